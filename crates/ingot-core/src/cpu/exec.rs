@@ -1,0 +1,90 @@
+//! Running a planned program: slots of buffers, one step after another,
+//! freeing each temporary after its last use.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::plan::{Kernel, Program};
+use super::{CpuBuffer, Pool, cpu_data, fused, kernels};
+use crate::backend::{Buffer, Executable};
+use crate::{Error, Result};
+
+/// Below this many elements a kernel runs on the calling thread.
+pub(crate) const PARALLEL_MIN: usize = 1 << 15;
+
+/// Calls `f(first_index, chunk)` over chunks of `out` (multiples of `align`
+/// elements), in parallel when `out` is large.
+pub(crate) fn split_for_threads<T: Send>(
+    out: &mut [T],
+    align: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let n = out.len();
+    if n < PARALLEL_MIN {
+        f(0, out);
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads * 4).div_ceil(align).max(1) * align;
+    out.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(i, c)| f(i * chunk, c));
+}
+
+/// A compiled CPU graph.
+pub(crate) struct CpuExecutable {
+    program: Program,
+    pool: Arc<Pool>,
+}
+
+impl CpuExecutable {
+    pub fn new(program: Program, pool: Arc<Pool>) -> Self {
+        CpuExecutable { program, pool }
+    }
+}
+
+impl Executable for CpuExecutable {
+    fn run(&self, inputs: &[Buffer]) -> Result<Vec<Buffer>> {
+        let p = &self.program;
+        if inputs.len() != p.n_inputs {
+            return Err(Error::Backend {
+                backend: "cpu".into(),
+                msg: format!("expected {} inputs, got {}", p.n_inputs, inputs.len()),
+            });
+        }
+        let mut slots: Vec<Option<Buffer>> = vec![None; p.n_slots];
+        for (slot, b) in slots.iter_mut().zip(inputs) {
+            *slot = Some(b.clone());
+        }
+        for step in &p.steps {
+            let mut out = self.pool.take(step.out_ty.dtype, step.out_ty.numel());
+            {
+                let mut args = Vec::with_capacity(step.args.len());
+                for a in &step.args {
+                    let buffer = slots[a.slot].as_ref().ok_or_else(|| missing(a.slot))?;
+                    args.push((cpu_data(buffer)?, &a.view));
+                }
+                match &step.kernel {
+                    Kernel::Fused(k) => fused::run(k, &args, &mut out),
+                    other => kernels::run(other, &args, &step.out_ty, &mut out)?,
+                }
+            }
+            slots[step.out] = Some(Arc::new(CpuBuffer::new(out, &self.pool)));
+            for &s in &step.free_after {
+                slots[s] = None;
+            }
+        }
+        p.outputs
+            .iter()
+            .map(|&s| slots[s].clone().ok_or_else(|| missing(s)))
+            .collect()
+    }
+}
+
+fn missing(slot: usize) -> Error {
+    Error::Backend {
+        backend: "cpu".into(),
+        msg: format!("internal: slot {slot} read before it was written"),
+    }
+}

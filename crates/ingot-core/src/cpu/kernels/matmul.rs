@@ -1,0 +1,297 @@
+//! Batched matrix multiplication through the `gemm` crate, reading operands
+//! through their strides (a transposed view costs no copy).
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::super::fused::{Arg, gather};
+use super::super::view::View;
+use super::{check_bounds, narrow, widen};
+use crate::ir::TensorType;
+use crate::{Error, HostData, Result};
+
+/// Element types `gemm` multiplies natively.
+pub(crate) trait GemmScalar: Copy + Send + Sync + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl GemmScalar for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl GemmScalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl GemmScalar for f16 {
+    const ZERO: Self = f16::ZERO;
+    const ONE: Self = f16::ONE;
+}
+
+/// A strided matrix inside a slice: element `(i, j)` is
+/// `data[offset + i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a, T> {
+    pub data: &'a [T],
+    pub offset: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<T> Mat<'_, T> {
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0
+            || cols == 0
+            || self.offset + (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `dst = lhs @ rhs` (or `dst += lhs @ rhs` when `accumulate`), where `dst`
+/// holds an `m x n` row-major block with row stride `dst_rs`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_into<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(T::ZERO);
+            }
+        }
+        return;
+    }
+    assert!(
+        lhs.fits(m, k) && rhs.fits(k, n),
+        "gemm operands exceed their buffers"
+    );
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len(),
+        "gemm output exceeds its buffer"
+    );
+    // SAFETY: the asserts above show that every element gemm reads through
+    // `lhs`/`rhs` (offset plus strides within m x k and k x n) and every
+    // element it writes through `dst` (m x n with row stride dst_rs) lies
+    // inside the respective slice; `dst` is borrowed mutably, so it cannot
+    // alias the operands.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr().add(lhs.offset),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr().add(rhs.offset),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// The parallelism for one product of `work` multiply-adds.
+pub(crate) fn parallelism(work: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if work >= 1 << 15 && threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// Below this many multiply-adds per matrix, batches run in parallel rather
+/// than each product.
+const SMALL_GEMM: usize = 1 << 18;
+
+/// `out[b] = a[b] @ b[b]` for every batch index `b`.
+pub(crate) fn matmul(
+    a: Arg<'_>,
+    b: Arg<'_>,
+    out_ty: &TensorType,
+    out: &mut HostData,
+) -> Result<()> {
+    let (ad, av) = a;
+    let (bd, bv) = b;
+    check_bounds(av, ad.len(), "matmul lhs")?;
+    check_bounds(bv, bd.len(), "matmul rhs")?;
+    let r = av.shape.len();
+    let dims = Dims {
+        m: av.shape[r - 2],
+        k: av.shape[r - 1],
+        n: bv.shape[r - 1],
+    };
+    match (ad, bd, out) {
+        (HostData::F32(x), HostData::F32(y), HostData::F32(o)) => {
+            gemm_batched(x, av, y, bv, o, dims)
+        }
+        (HostData::F64(x), HostData::F64(y), HostData::F64(o)) => {
+            gemm_batched(x, av, y, bv, o, dims)
+        }
+        (HostData::F16(x), HostData::F16(y), HostData::F16(o)) => {
+            gemm_batched(x, av, y, bv, o, dims)
+        }
+        (HostData::BF16(_), HostData::BF16(_), o @ HostData::BF16(_)) => {
+            let (x, y) = (widen(a), widen(b));
+            let mut tmp = vec![0f32; o.len()];
+            gemm_batched(
+                &x,
+                &View::contiguous(&av.shape),
+                &y,
+                &View::contiguous(&bv.shape),
+                &mut tmp,
+                dims,
+            );
+            narrow(&tmp, o);
+        }
+        (HostData::I64(_) | HostData::I32(_) | HostData::U8(_), _, o) => int_matmul(a, b, dims, o),
+        (x, y, _) => {
+            return Err(Error::Backend {
+                backend: "cpu".into(),
+                msg: format!(
+                    "matmul of {} and {} into {}",
+                    x.dtype(),
+                    y.dtype(),
+                    out_ty.dtype
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Dims {
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+/// Element offsets of each batch matrix of a view.
+fn batch_offsets(v: &View) -> Vec<usize> {
+    let r = v.shape.len();
+    let batch = View {
+        shape: v.shape[..r - 2].to_vec(),
+        strides: v.strides[..r - 2].to_vec(),
+        offset: v.offset,
+    };
+    (0..batch.numel()).map(|i| batch.offset_of(i)).collect()
+}
+
+fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [T], d: Dims) {
+    let mat = d.m * d.n;
+    if mat == 0 {
+        return;
+    }
+    let (ao, bo) = (batch_offsets(av), batch_offsets(bv));
+    let r = av.shape.len();
+    let lhs = |i: usize| Mat {
+        data: x,
+        offset: ao[i],
+        rs: av.strides[r - 2],
+        cs: av.strides[r - 1],
+    };
+    let rhs = |i: usize| Mat {
+        data: y,
+        offset: bo[i],
+        rs: bv.strides[r - 2],
+        cs: bv.strides[r - 1],
+    };
+    let work = d.m * d.n * d.k;
+    if ao.len() > 1 && work < SMALL_GEMM {
+        o.par_chunks_mut(mat).enumerate().for_each(|(i, dst)| {
+            gemm_into(
+                d.m,
+                d.n,
+                d.k,
+                dst,
+                d.n,
+                lhs(i),
+                rhs(i),
+                false,
+                gemm::Parallelism::None,
+            )
+        });
+    } else {
+        let par = parallelism(work);
+        for (i, dst) in o.chunks_mut(mat).enumerate() {
+            gemm_into(d.m, d.n, d.k, dst, d.n, lhs(i), rhs(i), false, par);
+        }
+    }
+}
+
+fn int_matmul(a: Arg<'_>, b: Arg<'_>, d: Dims, out: &mut HostData) {
+    let load = |(data, view): Arg<'_>| -> Vec<i64> {
+        let mut v = vec![0i64; view.numel()];
+        match data {
+            HostData::I64(s) => gather(s, view, 0, &mut v, |x| x),
+            HostData::I32(s) => gather(s, view, 0, &mut v, i64::from),
+            HostData::U8(s) => gather(s, view, 0, &mut v, i64::from),
+            other => unreachable!("integer matmul of {:?}", other.dtype()),
+        }
+        v
+    };
+    let (x, y) = (load(a), load(b));
+    let batch = out.len() / (d.m * d.n).max(1);
+    let mut acc = vec![0i64; out.len()];
+    for bi in 0..batch {
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut s = 0i64;
+                for l in 0..d.k {
+                    s = s.wrapping_add(
+                        x[bi * d.m * d.k + i * d.k + l]
+                            .wrapping_mul(y[bi * d.k * d.n + l * d.n + j]),
+                    );
+                }
+                acc[bi * d.m * d.n + i * d.n + j] = s;
+            }
+        }
+    }
+    match out {
+        HostData::I64(o) => o.copy_from_slice(&acc),
+        HostData::I32(o) => o.iter_mut().zip(&acc).for_each(|(o, &v)| *o = v as i32),
+        HostData::U8(o) => o.iter_mut().zip(&acc).for_each(|(o, &v)| *o = v as u8),
+        other => unreachable!("integer matmul into {:?}", other.dtype()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposed_views_multiply_without_copies() {
+        // a = [[1, 2], [3, 4]] stored transposed; b = identity.
+        let a = HostData::F32(vec![1.0, 3.0, 2.0, 4.0]);
+        let av = View::contiguous(&[2, 2]).permute(&[1, 0]);
+        let b = HostData::F32(vec![1.0, 0.0, 0.0, 1.0]);
+        let bv = View::contiguous(&[2, 2]);
+        let ty = TensorType {
+            shape: vec![2, 2],
+            dtype: crate::DType::F32,
+        };
+        let mut out = HostData::F32(vec![0.0; 4]);
+        matmul((&a, &av), (&b, &bv), &ty, &mut out).unwrap();
+        assert_eq!(out, HostData::F32(vec![1.0, 2.0, 3.0, 4.0]));
+    }
+}

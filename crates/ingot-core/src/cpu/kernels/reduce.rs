@@ -1,0 +1,320 @@
+//! Reductions over axes and arg-reductions over one axis.
+//!
+//! Two loop orders, chosen from the input's strides: when a reduced axis is
+//! the one contiguous in memory, each output folds a run of consecutive
+//! elements ("inner"); otherwise whole rows of outputs are folded at once, so
+//! that memory is still read in order ("outer", e.g. a bias gradient summed
+//! over the batch).
+//!
+//! Sums of `f32` add blocks in `f32` lanes and blocks together in `f64`.
+
+use half::{bf16, f16};
+
+use super::super::exec::{PARALLEL_MIN, split_for_threads};
+use super::super::fused::{Arg, BLOCK, gather};
+use super::super::view::View;
+use crate::ir::{ArgReduceOp, ReduceOp};
+use crate::{Error, HostData, Result};
+
+/// A register type reductions run in, with its accumulator type.
+trait Lane: Copy + Send + Sync + Default + PartialOrd + 'static {
+    type Acc: Copy + Send + Sync + 'static;
+    fn load(data: &HostData, view: &View, base: usize, dst: &mut [Self]);
+    fn init(op: ReduceOp) -> Self::Acc;
+    fn fold(op: ReduceOp, acc: Self::Acc, xs: &[Self]) -> Self::Acc;
+    fn fold_rows(op: ReduceOp, acc: &mut [Self::Acc], xs: &[Self]);
+    fn merge(op: ReduceOp, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    fn store(accs: &[Self::Acc], out: &mut HostData);
+    fn is_nan(self) -> bool;
+}
+
+/// NaN-propagating max/min step.
+#[inline(always)]
+fn pick<T: PartialOrd + Copy>(max: bool, acc: T, x: T, x_nan: bool) -> T {
+    if x_nan || (max && x > acc) || (!max && x < acc) {
+        x
+    } else {
+        acc
+    }
+}
+
+macro_rules! float_lane {
+    ($t:ty, $load:expr, $store:expr) => {
+        impl Lane for $t {
+            type Acc = f64;
+            fn load(data: &HostData, view: &View, base: usize, dst: &mut [Self]) {
+                let load: fn(&HostData, &View, usize, &mut [$t]) = $load;
+                load(data, view, base, dst)
+            }
+            fn init(op: ReduceOp) -> f64 {
+                match op {
+                    ReduceOp::Sum => 0.0,
+                    ReduceOp::Prod => 1.0,
+                    ReduceOp::Max => f64::NEG_INFINITY,
+                    ReduceOp::Min => f64::INFINITY,
+                }
+            }
+            fn fold(op: ReduceOp, acc: f64, xs: &[$t]) -> f64 {
+                match op {
+                    ReduceOp::Sum => {
+                        let mut lanes = [0 as $t; 8];
+                        let mut chunks = xs.chunks_exact(8);
+                        for c in &mut chunks {
+                            for (l, &x) in lanes.iter_mut().zip(c) {
+                                *l += x;
+                            }
+                        }
+                        let tail: $t = chunks.remainder().iter().sum();
+                        acc + (lanes.iter().sum::<$t>() + tail) as f64
+                    }
+                    ReduceOp::Prod => xs.iter().fold(acc, |a, &x| a * x as f64),
+                    ReduceOp::Max => xs
+                        .iter()
+                        .fold(acc, |a, &x| pick(true, a, x as f64, x.is_nan())),
+                    ReduceOp::Min => xs
+                        .iter()
+                        .fold(acc, |a, &x| pick(false, a, x as f64, x.is_nan())),
+                }
+            }
+            fn fold_rows(op: ReduceOp, acc: &mut [f64], xs: &[$t]) {
+                let it = acc.iter_mut().zip(xs);
+                match op {
+                    ReduceOp::Sum => it.for_each(|(a, &x)| *a += x as f64),
+                    ReduceOp::Prod => it.for_each(|(a, &x)| *a *= x as f64),
+                    ReduceOp::Max => {
+                        it.for_each(|(a, &x)| *a = pick(true, *a, x as f64, x.is_nan()))
+                    }
+                    ReduceOp::Min => {
+                        it.for_each(|(a, &x)| *a = pick(false, *a, x as f64, x.is_nan()))
+                    }
+                }
+            }
+            fn merge(op: ReduceOp, a: f64, b: f64) -> f64 {
+                match op {
+                    ReduceOp::Sum => a + b,
+                    ReduceOp::Prod => a * b,
+                    ReduceOp::Max => pick(true, a, b, b.is_nan()),
+                    ReduceOp::Min => pick(false, a, b, b.is_nan()),
+                }
+            }
+            fn store(accs: &[f64], out: &mut HostData) {
+                let store: fn(&[f64], &mut HostData) = $store;
+                store(accs, out)
+            }
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+        }
+    };
+}
+
+float_lane!(
+    f32,
+    |data, view, base, dst| match data {
+        HostData::F32(v) => gather(v, view, base, dst, |x| x),
+        HostData::F16(v) => gather(v, view, base, dst, f16::to_f32),
+        HostData::BF16(v) => gather(v, view, base, dst, bf16::to_f32),
+        other => unreachable!("f32 reduction of {:?}", other.dtype()),
+    },
+    |accs, out| match out {
+        HostData::F32(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a as f32),
+        HostData::F16(o) => o
+            .iter_mut()
+            .zip(accs)
+            .for_each(|(d, &a)| *d = f16::from_f64(a)),
+        HostData::BF16(o) => o
+            .iter_mut()
+            .zip(accs)
+            .for_each(|(d, &a)| *d = bf16::from_f64(a)),
+        other => unreachable!("f32 reduction into {:?}", other.dtype()),
+    }
+);
+
+float_lane!(
+    f64,
+    |data, view, base, dst| match data {
+        HostData::F64(v) => gather(v, view, base, dst, |x| x),
+        other => unreachable!("f64 reduction of {:?}", other.dtype()),
+    },
+    |accs, out| match out {
+        HostData::F64(o) => o.copy_from_slice(accs),
+        other => unreachable!("f64 reduction into {:?}", other.dtype()),
+    }
+);
+
+impl Lane for i64 {
+    type Acc = i64;
+    fn load(data: &HostData, view: &View, base: usize, dst: &mut [i64]) {
+        match data {
+            HostData::I64(v) => gather(v, view, base, dst, |x| x),
+            HostData::I32(v) => gather(v, view, base, dst, i64::from),
+            HostData::U8(v) => gather(v, view, base, dst, i64::from),
+            HostData::Bool(v) => gather(v, view, base, dst, i64::from),
+            other => unreachable!("integer reduction of {:?}", other.dtype()),
+        }
+    }
+    fn init(op: ReduceOp) -> i64 {
+        match op {
+            ReduceOp::Sum => 0,
+            ReduceOp::Prod => 1,
+            ReduceOp::Max => i64::MIN,
+            ReduceOp::Min => i64::MAX,
+        }
+    }
+    fn fold(op: ReduceOp, acc: i64, xs: &[i64]) -> i64 {
+        xs.iter().fold(acc, |a, &x| Self::merge(op, a, x))
+    }
+    fn fold_rows(op: ReduceOp, acc: &mut [i64], xs: &[i64]) {
+        acc.iter_mut()
+            .zip(xs)
+            .for_each(|(a, &x)| *a = Self::merge(op, *a, x));
+    }
+    fn merge(op: ReduceOp, a: i64, b: i64) -> i64 {
+        match op {
+            ReduceOp::Sum => a.wrapping_add(b),
+            ReduceOp::Prod => a.wrapping_mul(b),
+            ReduceOp::Max => a.max(b),
+            ReduceOp::Min => a.min(b),
+        }
+    }
+    fn store(accs: &[i64], out: &mut HostData) {
+        match out {
+            HostData::I64(o) => o.copy_from_slice(accs),
+            HostData::I32(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a as i32),
+            HostData::U8(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a as u8),
+            HostData::Bool(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a != 0),
+            other => unreachable!("integer reduction into {:?}", other.dtype()),
+        }
+    }
+    fn is_nan(self) -> bool {
+        false
+    }
+}
+
+/// The axis that steps by one element in memory, if any.
+fn unit_stride_axis(view: &View) -> Option<usize> {
+    (0..view.shape.len()).rfind(|&a| view.shape[a] > 1 && view.strides[a] == 1)
+}
+
+/// Reduces `arg` over `axes` into `out` (the kept axes in order).
+pub(crate) fn reduce(op: ReduceOp, axes: &[usize], arg: Arg<'_>, out: &mut HostData) -> Result<()> {
+    match arg.0 {
+        HostData::F64(_) => reduce_typed::<f64>(op, axes, arg, out),
+        HostData::F32(_) | HostData::F16(_) | HostData::BF16(_) => {
+            reduce_typed::<f32>(op, axes, arg, out)
+        }
+        _ => reduce_typed::<i64>(op, axes, arg, out),
+    }
+    Ok(())
+}
+
+fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, out: &mut HostData) {
+    let rank = view.shape.len();
+    let kept: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
+    let outer: usize = kept.iter().map(|&a| view.shape[a]).product();
+    let inner: usize = axes.iter().map(|&a| view.shape[a]).product();
+    let mut accs = vec![L::init(op); outer];
+    let by_rows = unit_stride_axis(view).is_some_and(|a| kept.contains(&a)) && inner > 1;
+    if by_rows {
+        // Logical index r * outer + o: each reduced position is a row of outputs.
+        let perm: Vec<usize> = axes.iter().chain(&kept).copied().collect();
+        let v = view.permute(&perm).coalesced();
+        split_for_threads(&mut accs, BLOCK, |o0, acc| {
+            let mut buf = [L::default(); BLOCK];
+            for r in 0..inner {
+                for (b, a) in acc.chunks_mut(BLOCK).enumerate() {
+                    let xs = &mut buf[..a.len()];
+                    L::load(data, &v, r * outer + o0 + b * BLOCK, xs);
+                    L::fold_rows(op, a, xs);
+                }
+            }
+        });
+    } else {
+        // Logical index o * inner + r: each output folds a run.
+        let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+        let v = view.permute(&perm).coalesced();
+        let fold_range = |start: usize, len: usize, init: L::Acc| {
+            let mut buf = vec![L::default(); BLOCK.min(len.max(1))];
+            let mut acc = init;
+            let mut pos = 0;
+            while pos < len {
+                let n = buf.len().min(len - pos);
+                L::load(data, &v, start + pos, &mut buf[..n]);
+                acc = L::fold(op, acc, &buf[..n]);
+                pos += n;
+            }
+            acc
+        };
+        if outer < rayon::current_num_threads() && inner >= PARALLEL_MIN {
+            use rayon::prelude::*;
+            let parts = rayon::current_num_threads() * 4;
+            let chunk = inner.div_ceil(parts);
+            for (o, acc) in accs.iter_mut().enumerate() {
+                *acc = (0..parts)
+                    .into_par_iter()
+                    .map(|p| {
+                        let s = (p * chunk).min(inner);
+                        let e = ((p + 1) * chunk).min(inner);
+                        fold_range(o * inner + s, e - s, L::init(op))
+                    })
+                    .reduce(|| L::init(op), |a, b| L::merge(op, a, b));
+            }
+        } else {
+            let per_thread = (PARALLEL_MIN / inner.max(1)).max(1);
+            split_for_threads(&mut accs, per_thread.min(BLOCK), |o0, acc| {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    *a = fold_range((o0 + k) * inner, inner, *a);
+                }
+            });
+        }
+    }
+    L::store(&accs, out);
+}
+
+/// Index of the first max (min) along `axis`; NaN counts as the extreme.
+pub(crate) fn arg_reduce(
+    op: ArgReduceOp,
+    axis: usize,
+    arg: Arg<'_>,
+    out: &mut HostData,
+) -> Result<()> {
+    let HostData::I64(o) = out else {
+        return Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: "arg-reduction output must be I64".into(),
+        });
+    };
+    match arg.0 {
+        HostData::F64(_) => arg_reduce_typed::<f64>(op, axis, arg, o),
+        HostData::F32(_) | HostData::F16(_) | HostData::BF16(_) => {
+            arg_reduce_typed::<f32>(op, axis, arg, o)
+        }
+        _ => arg_reduce_typed::<i64>(op, axis, arg, o),
+    }
+    Ok(())
+}
+
+fn arg_reduce_typed<L: Lane>(op: ArgReduceOp, axis: usize, (data, view): Arg<'_>, out: &mut [i64]) {
+    let rank = view.shape.len();
+    let perm: Vec<usize> = (0..rank).filter(|&a| a != axis).chain([axis]).collect();
+    let v = view.permute(&perm);
+    let len = view.shape.get(axis).copied().unwrap_or(1);
+    let max = op == ArgReduceOp::ArgMax;
+    split_for_threads(out, 1, |o0, chunk| {
+        let mut row = vec![L::default(); len];
+        for (k, dst) in chunk.iter_mut().enumerate() {
+            L::load(data, &v, (o0 + k) * len, &mut row);
+            let mut best = 0;
+            for (i, &x) in row.iter().enumerate().skip(1) {
+                let b = row[best];
+                if b.is_nan() {
+                    break;
+                }
+                if x.is_nan() || (max && x > b) || (!max && x < b) {
+                    best = i;
+                }
+            }
+            *dst = best as i64;
+        }
+    });
+}

@@ -1,0 +1,128 @@
+//! The CPU backend: the reference implementation of every IR op, and the
+//! default device.
+//!
+//! [`CpuBackend::compile`] plans a graph once (see [`plan`]): elementwise
+//! chains become fused kernels that make one pass over memory, movement ops
+//! become strided views that cost nothing, and every buffer is freed to a
+//! caching pool after its last use. Running the plan walks its steps; large
+//! kernels split their work over rayon's threads.
+
+mod exec;
+mod fused;
+mod kernels;
+mod plan;
+mod pool;
+mod view;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::backend::{Backend, BackendBuffer, Buffer, Executable, MemoryStats};
+use crate::ir::{Graph, TensorType};
+use crate::{Error, HostData, Result};
+
+pub(crate) use pool::Pool;
+
+/// The CPU backend. Use it through [`crate::Device::cpu`].
+#[derive(Debug)]
+pub struct CpuBackend {
+    pool: Arc<Pool>,
+}
+
+impl CpuBackend {
+    /// A backend with its own buffer pool.
+    pub(crate) fn new() -> Self {
+        CpuBackend {
+            pool: Arc::new(Pool::new()),
+        }
+    }
+}
+
+/// A CPU buffer: typed host memory that returns to its pool when dropped.
+#[derive(Debug)]
+pub struct CpuBuffer {
+    data: HostData,
+    pool: Arc<Pool>,
+}
+
+impl CpuBuffer {
+    pub(crate) fn new(data: HostData, pool: &Arc<Pool>) -> Self {
+        pool.track_alloc(&data);
+        CpuBuffer {
+            data,
+            pool: pool.clone(),
+        }
+    }
+
+    /// The elements.
+    pub fn data(&self) -> &HostData {
+        &self.data
+    }
+}
+
+impl Drop for CpuBuffer {
+    fn drop(&mut self) {
+        let data = std::mem::replace(&mut self.data, HostData::U8(Vec::new()));
+        self.pool.recycle(data);
+    }
+}
+
+impl BackendBuffer for CpuBuffer {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The CPU buffer behind a [`Buffer`], or an error naming what it was.
+pub(crate) fn cpu_data(buffer: &Buffer) -> Result<&HostData> {
+    buffer
+        .as_any()
+        .downcast_ref::<CpuBuffer>()
+        .map(CpuBuffer::data)
+        .ok_or_else(|| Error::Backend {
+            backend: "cpu".into(),
+            msg: format!("not a CPU buffer: {buffer:?}"),
+        })
+}
+
+impl Backend for CpuBackend {
+    fn location(&self) -> String {
+        "cpu".into()
+    }
+
+    fn upload(&self, data: HostData) -> Result<Buffer> {
+        Ok(Arc::new(CpuBuffer::new(data, &self.pool)))
+    }
+
+    fn download(&self, buffer: &Buffer, ty: &TensorType) -> Result<HostData> {
+        let data = cpu_data(buffer)?;
+        if data.dtype() != ty.dtype || data.len() != ty.numel() {
+            return Err(Error::Backend {
+                backend: "cpu".into(),
+                msg: format!(
+                    "buffer of {} {} does not hold a {:?} {} tensor",
+                    data.len(),
+                    data.dtype(),
+                    ty.shape,
+                    ty.dtype
+                ),
+            });
+        }
+        Ok(data.clone())
+    }
+
+    fn compile(&self, graph: &Graph) -> Result<Arc<dyn Executable>> {
+        Ok(Arc::new(exec::CpuExecutable::new(
+            plan::plan(graph)?,
+            self.pool.clone(),
+        )))
+    }
+
+    fn memory(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    fn empty_cache(&self) {
+        self.pool.clear();
+    }
+}

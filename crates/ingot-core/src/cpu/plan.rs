@@ -1,0 +1,598 @@
+//! Planning: a [`Graph`] becomes a list of kernel steps over buffer slots.
+//!
+//! - Elementwise ops, constants, `arange` and reshapes are *fusible*. A
+//!   fusible node is inlined into its consumers when they are all fusible and
+//!   in one group and it is not an output; each group's last node is its root
+//!   and becomes one [`FusedKernel`], so a chain of N elementwise ops is one
+//!   pass over memory.
+//! - Permute, expand, slice (and reshape where strides allow) are views: they
+//!   change how the next kernel reads a buffer, never copy it.
+//! - Every other op is a kernel step reading its arguments through views
+//!   (copied to a contiguous buffer first for kernels that need it).
+//! - Each slot is freed after the last step that reads it, so a step's
+//!   temporaries go back to the pool as soon as they are dead.
+
+use std::collections::HashMap;
+
+use super::fused::{FusedKernel, Instr, Kind, Reg};
+use super::view::View;
+use crate::ir::{
+    ArgReduceOp, Conv2dParams, Graph, NodeId, Op, Pool2dParams, RandDist, ReduceOp, TensorType,
+};
+use crate::{DType, Error, Result};
+
+/// A kernel argument: a slot seen through a view.
+#[derive(Clone, Debug)]
+pub(crate) struct Operand {
+    pub slot: usize,
+    pub view: View,
+    pub dtype: DType,
+}
+
+/// What a step computes. Attributes mirror the IR op.
+#[derive(Clone, Debug)]
+pub(crate) enum Kernel {
+    Fused(FusedKernel),
+    /// Materializes its one argument contiguously.
+    Copy,
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
+    ArgReduce {
+        op: ArgReduceOp,
+        axis: usize,
+    },
+    MatMul,
+    Conv2d(Conv2dParams),
+    Conv2dBackwardInput(Conv2dParams),
+    Conv2dBackwardWeight(Conv2dParams),
+    MaxPool2d(Pool2dParams),
+    MaxPool2dBackward(Pool2dParams),
+    AvgPool2d(Pool2dParams),
+    AvgPool2dBackward(Pool2dParams),
+    Softmax {
+        axis: usize,
+        log: bool,
+    },
+    Gather {
+        axis: usize,
+    },
+    ScatterAdd {
+        axis: usize,
+    },
+    Concat {
+        axis: usize,
+    },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        value: f64,
+    },
+    Rand(RandDist),
+}
+
+/// One kernel run writing a new slot.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub kernel: Kernel,
+    pub args: Vec<Operand>,
+    pub out: usize,
+    pub out_ty: TensorType,
+    /// Slots whose last reader is this step.
+    pub free_after: Vec<usize>,
+}
+
+/// A planned graph. Slots `0..n_inputs` hold the inputs.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    pub n_inputs: usize,
+    pub n_slots: usize,
+    pub steps: Vec<Step>,
+    /// The slot of each graph output (whole, contiguous buffers).
+    pub outputs: Vec<usize>,
+}
+
+fn fusible(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary(_)
+            | Op::Cast
+            | Op::Binary(_)
+            | Op::Where
+            | Op::Const(_)
+            | Op::Arange { .. }
+            | Op::Reshape
+    )
+}
+
+fn internal(msg: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: "cpu".into(),
+        msg: format!("internal planner error: {}", msg.into()),
+    }
+}
+
+/// The value of a node while planning.
+#[derive(Clone, Debug)]
+enum Val {
+    /// Computed inside a fused group; has no buffer of its own.
+    Inline,
+    Slot(Operand),
+}
+
+struct Planner<'g> {
+    g: &'g Graph,
+    vals: Vec<Val>,
+    steps: Vec<Step>,
+    /// Element count of each slot's buffer.
+    slot_len: Vec<usize>,
+}
+
+/// Plans `g` for the CPU.
+pub(crate) fn plan(g: &Graph) -> Result<Program> {
+    let n = g.nodes.len();
+    let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+    for (i, node) in g.nodes.iter().enumerate() {
+        for &a in &node.args {
+            consumers[a].push(i);
+        }
+    }
+    let mut is_output = vec![false; n];
+    for &o in &g.outputs {
+        is_output[o] = true;
+    }
+    let (group, members) = fusion_groups(g, &consumers, &is_output);
+
+    let mut p = Planner {
+        g,
+        vals: Vec::with_capacity(n),
+        steps: Vec::new(),
+        slot_len: g.inputs.iter().map(TensorType::numel).collect(),
+    };
+    for (i, node) in g.nodes.iter().enumerate() {
+        let val = match &node.op {
+            Op::Input(k) => {
+                let ty = g
+                    .inputs
+                    .get(*k)
+                    .ok_or_else(|| internal(format!("input {k} has no type")))?;
+                Val::Slot(Operand {
+                    slot: *k,
+                    view: View::contiguous(&ty.shape),
+                    dtype: ty.dtype,
+                })
+            }
+            op if fusible(op) => {
+                let root = group[i].is_some_and(|gid| members[gid].last() == Some(&i));
+                if !root {
+                    Val::Inline
+                } else {
+                    let gid = group[i].ok_or_else(|| internal("fusible node without group"))?;
+                    p.plan_group(i, &members[gid])?
+                }
+            }
+            _ => p.plan_kernel(i)?,
+        };
+        p.vals.push(val);
+    }
+    let mut outputs = Vec::with_capacity(g.outputs.len());
+    for &o in &g.outputs {
+        let operand = p.operand(o)?;
+        if operand.view.is_whole(p.slot_len[operand.slot]) {
+            outputs.push(operand.slot);
+        } else {
+            let ty = g.nodes[o].ty.clone();
+            outputs.push(p.emit(Kernel::Copy, vec![operand], ty).slot);
+        }
+    }
+    let n_slots = p.slot_len.len();
+    let mut steps = p.steps;
+    schedule_frees(&mut steps, &outputs, n_slots);
+    Ok(Program {
+        n_inputs: g.inputs.len(),
+        n_slots,
+        steps,
+        outputs,
+    })
+}
+
+/// Assigns fusible nodes to groups, last node first: a node joins its
+/// consumers' group when they are all fusible and share one group. Returns
+/// each node's group and each group's members in node order (root last).
+fn fusion_groups(
+    g: &Graph,
+    consumers: &[Vec<NodeId>],
+    is_output: &[bool],
+) -> (Vec<Option<usize>>, Vec<Vec<NodeId>>) {
+    let n = g.nodes.len();
+    let mut group: Vec<Option<usize>> = vec![None; n];
+    let mut members: Vec<Vec<NodeId>> = Vec::new();
+    for i in (0..n).rev() {
+        if !fusible(&g.nodes[i].op) {
+            continue;
+        }
+        let cs = &consumers[i];
+        let shared = match cs.first() {
+            Some(&first) if !is_output[i] => {
+                let gid = group[first];
+                (gid.is_some() && cs.iter().all(|&c| group[c] == gid))
+                    .then_some(gid)
+                    .flatten()
+            }
+            _ => None,
+        };
+        let gid = shared.unwrap_or_else(|| {
+            members.push(Vec::new());
+            members.len() - 1
+        });
+        group[i] = Some(gid);
+        members[gid].push(i);
+    }
+    for m in &mut members {
+        m.reverse();
+    }
+    (group, members)
+}
+
+/// Fills each step's `free_after` with the slots it reads for the last time
+/// (and slots nothing reads), except outputs.
+fn schedule_frees(steps: &mut [Step], outputs: &[usize], n_slots: usize) {
+    let mut last: Vec<Option<usize>> = vec![None; n_slots];
+    for (s, step) in steps.iter().enumerate() {
+        for a in &step.args {
+            last[a.slot] = Some(s);
+        }
+        last[step.out] = last[step.out].or(Some(s));
+    }
+    for &o in outputs {
+        last[o] = None;
+    }
+    for (slot, l) in last.into_iter().enumerate() {
+        if let Some(s) = l {
+            steps[s].free_after.push(slot);
+        }
+    }
+}
+
+impl Planner<'_> {
+    fn operand(&self, node: NodeId) -> Result<Operand> {
+        match &self.vals[node] {
+            Val::Slot(o) => Ok(o.clone()),
+            Val::Inline => Err(internal(format!(
+                "node {node} ({}) has no buffer",
+                self.g.nodes[node].op.name()
+            ))),
+        }
+    }
+
+    fn emit(&mut self, kernel: Kernel, args: Vec<Operand>, out_ty: TensorType) -> Operand {
+        let slot = self.slot_len.len();
+        self.slot_len.push(out_ty.numel());
+        let operand = Operand {
+            slot,
+            view: View::contiguous(&out_ty.shape),
+            dtype: out_ty.dtype,
+        };
+        self.steps.push(Step {
+            kernel,
+            args,
+            out: slot,
+            out_ty,
+            free_after: Vec::new(),
+        });
+        operand
+    }
+
+    /// The operand, copied to a contiguous buffer if its view is not.
+    fn contiguous(&mut self, o: Operand) -> Operand {
+        if o.view.is_contiguous() {
+            return o;
+        }
+        let ty = TensorType {
+            shape: o.view.shape.clone(),
+            dtype: o.dtype,
+        };
+        self.emit(Kernel::Copy, vec![o], ty)
+    }
+
+    fn plan_group(&mut self, root: NodeId, members: &[NodeId]) -> Result<Val> {
+        let node = &self.g.nodes[root];
+        if members.len() == 1 && node.op == Op::Reshape {
+            let src = self.operand(node.args[0])?;
+            if let Some(view) = src.view.reshape(&node.ty.shape) {
+                return Ok(Val::Slot(Operand { view, ..src }));
+            }
+        }
+        let mut b = FusedBuilder::default();
+        let mut values: HashMap<NodeId, usize> = HashMap::new();
+        let mut args: Vec<Operand> = Vec::new();
+        let mut loaded: HashMap<NodeId, usize> = HashMap::new();
+        for &m in members {
+            let node = &self.g.nodes[m];
+            let mut arg_value = |a: NodeId, b: &mut FusedBuilder| -> Result<usize> {
+                if let Some(&v) = values.get(&a) {
+                    return Ok(v);
+                }
+                if let Some(&v) = loaded.get(&a) {
+                    return Ok(v);
+                }
+                let operand = self.operand(a)?;
+                let v = b.value(Kind::of(operand.dtype));
+                b.instrs.push(Instr::Load {
+                    arg: args.len(),
+                    dst: b.virt(v),
+                });
+                args.push(Operand {
+                    view: operand.view.coalesced(),
+                    ..operand
+                });
+                loaded.insert(a, v);
+                Ok(v)
+            };
+            let kind = Kind::of(node.ty.dtype);
+            let dtype = node.ty.dtype;
+            let v = match &node.op {
+                Op::Reshape => arg_value(node.args[0], &mut b)?,
+                Op::Const(c) => {
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Const {
+                        value: c.0,
+                        dtype,
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                Op::Arange { start, step } => {
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Arange {
+                        start: start.0,
+                        step: step.0,
+                        dtype,
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                Op::Unary(op) => {
+                    let s = arg_value(node.args[0], &mut b)?;
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Unary {
+                        op: *op,
+                        src: b.virt(s),
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                Op::Cast => {
+                    let s = arg_value(node.args[0], &mut b)?;
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Cast {
+                        src: b.virt(s),
+                        to: dtype,
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                Op::Binary(op) => {
+                    let x = arg_value(node.args[0], &mut b)?;
+                    let y = arg_value(node.args[1], &mut b)?;
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Binary {
+                        op: *op,
+                        a: b.virt(x),
+                        b: b.virt(y),
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                Op::Where => {
+                    let c = arg_value(node.args[0], &mut b)?;
+                    let x = arg_value(node.args[1], &mut b)?;
+                    let y = arg_value(node.args[2], &mut b)?;
+                    let v = b.value(kind);
+                    b.instrs.push(Instr::Where {
+                        cond: b.virt(c),
+                        a: b.virt(x),
+                        b: b.virt(y),
+                        dst: b.virt(v),
+                    });
+                    v
+                }
+                other => return Err(internal(format!("{} in a fused group", other.name()))),
+            };
+            values.insert(m, v);
+        }
+        let out = values[&root];
+        let kernel = b.finish(out);
+        Ok(Val::Slot(self.emit(
+            Kernel::Fused(kernel),
+            args,
+            node.ty.clone(),
+        )))
+    }
+
+    fn plan_kernel(&mut self, i: NodeId) -> Result<Val> {
+        let node = &self.g.nodes[i];
+        let ty = node.ty.clone();
+        let arg = |p: &Self, k: usize| p.operand(node.args[k]);
+        let view_of = |o: Operand, view: View| Val::Slot(Operand { view, ..o });
+        let kernel = match &node.op {
+            Op::Permute(perm) => {
+                let o = arg(self, 0)?;
+                let v = o.view.permute(perm);
+                return Ok(view_of(o, v));
+            }
+            Op::Expand => {
+                let o = arg(self, 0)?;
+                let v = o.view.expand(&ty.shape);
+                return Ok(view_of(o, v));
+            }
+            Op::Slice { start, step } => {
+                let o = arg(self, 0)?;
+                let v = o.view.slice(start, step, &ty.shape);
+                return Ok(view_of(o, v));
+            }
+            Op::Reduce { op, axes, .. } => Kernel::Reduce {
+                op: *op,
+                axes: axes.clone(),
+            },
+            Op::ArgReduce { op, axis, .. } => Kernel::ArgReduce {
+                op: *op,
+                axis: *axis,
+            },
+            Op::MatMul => Kernel::MatMul,
+            Op::Conv2d(p) => Kernel::Conv2d(*p),
+            Op::Conv2dBackwardInput(p) => Kernel::Conv2dBackwardInput(*p),
+            Op::Conv2dBackwardWeight(p) => Kernel::Conv2dBackwardWeight(*p),
+            Op::MaxPool2d(p) => Kernel::MaxPool2d(*p),
+            Op::MaxPool2dBackward(p) => Kernel::MaxPool2dBackward(*p),
+            Op::AvgPool2d(p) => Kernel::AvgPool2d(*p),
+            Op::AvgPool2dBackward(p) => Kernel::AvgPool2dBackward(*p),
+            Op::Softmax { axis } => Kernel::Softmax {
+                axis: *axis,
+                log: false,
+            },
+            Op::LogSoftmax { axis } => Kernel::Softmax {
+                axis: *axis,
+                log: true,
+            },
+            Op::Gather { axis } => Kernel::Gather { axis: *axis },
+            Op::ScatterAdd { axis } => Kernel::ScatterAdd { axis: *axis },
+            Op::Concat { axis } => Kernel::Concat { axis: *axis },
+            Op::Pad { pads, value } => Kernel::Pad {
+                pads: pads.clone(),
+                value: value.0,
+            },
+            Op::Rand(d) => Kernel::Rand(*d),
+            other => return Err(internal(format!("{} planned as a kernel", other.name()))),
+        };
+        let mut args = Vec::with_capacity(node.args.len());
+        for k in 0..node.args.len() {
+            let o = arg(self, k)?;
+            args.push(if needs_contiguous(&kernel) {
+                self.contiguous(o)
+            } else {
+                o
+            });
+        }
+        Ok(Val::Slot(self.emit(kernel, args, ty)))
+    }
+}
+
+/// Kernels that index their arguments as dense row-major arrays (the others
+/// read through strides).
+fn needs_contiguous(k: &Kernel) -> bool {
+    !matches!(
+        k,
+        Kernel::Copy
+            | Kernel::Reduce { .. }
+            | Kernel::ArgReduce { .. }
+            | Kernel::MatMul
+            | Kernel::Concat { .. }
+            | Kernel::Pad { .. }
+            | Kernel::Gather { .. }
+            | Kernel::ScatterAdd { .. }
+    )
+}
+
+/// Builds a fused kernel in SSA form, then maps values to registers.
+#[derive(Default)]
+struct FusedBuilder {
+    instrs: Vec<Instr>,
+    kinds: Vec<Kind>,
+}
+
+impl FusedBuilder {
+    /// A new SSA value of `kind`.
+    fn value(&mut self, kind: Kind) -> usize {
+        self.kinds.push(kind);
+        self.kinds.len() - 1
+    }
+
+    /// The SSA value as a (virtual) register.
+    fn virt(&self, v: usize) -> Reg {
+        Reg {
+            kind: self.kinds[v],
+            index: v,
+        }
+    }
+
+    /// Allocates registers: a value's register is reused once its last
+    /// reader has run (never by that reader's own result).
+    fn finish(self, out: usize) -> FusedKernel {
+        let mut last_use = vec![0usize; self.kinds.len()];
+        for (i, instr) in self.instrs.iter().enumerate() {
+            for r in sources(instr) {
+                last_use[r.index] = i;
+            }
+        }
+        last_use[out] = usize::MAX;
+        let mut free: [Vec<usize>; 3] = Default::default();
+        let mut n_regs = [0usize; 3];
+        let mut phys: Vec<usize> = vec![0; self.kinds.len()];
+        let slot = |k: Kind| match k {
+            Kind::F32 => 0,
+            Kind::F64 => 1,
+            Kind::I64 => 2,
+        };
+        let mut instrs = self.instrs;
+        for (i, instr) in instrs.iter_mut().enumerate() {
+            let srcs: Vec<Reg> = sources(instr);
+            let dst = dest_mut(instr);
+            let k = slot(dst.kind);
+            let p = free[k].pop().unwrap_or_else(|| {
+                n_regs[k] += 1;
+                n_regs[k] - 1
+            });
+            phys[dst.index] = p;
+            let virt_dst = dst.index;
+            dst.index = p;
+            for s in srcs {
+                if last_use[s.index] == i && s.index != virt_dst {
+                    free[slot(s.kind)].push(phys[s.index]);
+                    last_use[s.index] = usize::MAX - 1;
+                }
+            }
+            for r in sources_mut(instr) {
+                r.index = phys[r.index];
+            }
+        }
+        FusedKernel {
+            instrs,
+            n_regs,
+            out: Reg {
+                kind: self.kinds[out],
+                index: phys[out],
+            },
+        }
+    }
+}
+
+fn sources(instr: &Instr) -> Vec<Reg> {
+    match instr {
+        Instr::Load { .. } | Instr::Const { .. } | Instr::Arange { .. } => vec![],
+        Instr::Unary { src, .. } | Instr::Cast { src, .. } => vec![*src],
+        Instr::Binary { a, b, .. } => vec![*a, *b],
+        Instr::Where { cond, a, b, .. } => vec![*cond, *a, *b],
+    }
+}
+
+fn sources_mut(instr: &mut Instr) -> Vec<&mut Reg> {
+    match instr {
+        Instr::Load { .. } | Instr::Const { .. } | Instr::Arange { .. } => vec![],
+        Instr::Unary { src, .. } | Instr::Cast { src, .. } => vec![src],
+        Instr::Binary { a, b, .. } => vec![a, b],
+        Instr::Where { cond, a, b, .. } => vec![cond, a, b],
+    }
+}
+
+fn dest_mut(instr: &mut Instr) -> &mut Reg {
+    match instr {
+        Instr::Load { dst, .. }
+        | Instr::Const { dst, .. }
+        | Instr::Arange { dst, .. }
+        | Instr::Unary { dst, .. }
+        | Instr::Cast { dst, .. }
+        | Instr::Binary { dst, .. }
+        | Instr::Where { dst, .. } => dst,
+    }
+}

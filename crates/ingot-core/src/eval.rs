@@ -1,0 +1,162 @@
+//! Evaluation: turns the pending nodes behind some tensors into one [`Graph`]
+//! per device, compiles it (or takes it from the device's cache), runs it and
+//! makes the computed nodes ready.
+//!
+//! Which nodes the run returns: the targets, plus every pending node of the
+//! graph that something outside the graph still refers to (a user's handle,
+//! a gradient slot, a pending node outside the graph, or an autograd edge that
+//! outlives this evaluation). All other nodes are temporaries: the backend
+//! frees them after their last use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::backend::Buffer;
+use crate::ir::{Graph, Node, NodeId, Op};
+use crate::tensor::{PendingOp, State, TensorNode};
+use crate::{Device, Error, Result, Tensor};
+
+/// Computes the given tensors (and whatever pending values they share with
+/// tensors still in use) in one compiled graph per device.
+///
+/// ```
+/// use ingot::{DType, Device, Tensor};
+/// let x = Tensor::ones(&[4], DType::F32, &Device::cpu())?;
+/// let (a, b) = (x.exp()?, x.sin()?);
+/// ingot::eval(&[&a, &b])?;
+/// assert!(a.is_evaluated() && b.is_evaluated());
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn eval(tensors: &[&Tensor]) -> Result<()> {
+    let mut groups: Vec<(Device, Vec<Tensor>)> = Vec::new();
+    for t in tensors {
+        if t.is_evaluated() {
+            continue;
+        }
+        match groups.iter_mut().find(|(d, _)| d == t.device()) {
+            Some((_, ts)) => ts.push((*t).clone()),
+            None => groups.push((t.device().clone(), vec![(*t).clone()])),
+        }
+    }
+    for (device, targets) in groups {
+        eval_on_device(&device, targets)?;
+    }
+    Ok(())
+}
+
+/// The graph under construction and the tensors behind its nodes.
+#[derive(Default)]
+struct Builder {
+    graph: Graph,
+    index: HashMap<*const TensorNode, NodeId>,
+    /// The tensor of each node.
+    tensors: Vec<Tensor>,
+    /// The pending op of each non-input node.
+    pending: Vec<Option<Arc<PendingOp>>>,
+    inputs: Vec<Buffer>,
+}
+
+impl Builder {
+    /// Adds `root` and everything pending behind it, arguments first.
+    fn visit(&mut self, root: &Tensor) {
+        let mut stack = vec![(root.clone(), false)];
+        while let Some((t, args_done)) = stack.pop() {
+            if self.index.contains_key(&t.node_ptr()) {
+                continue;
+            }
+            let pending = match &*t.state() {
+                State::Ready(b) => Err(b.clone()),
+                State::Pending(p) => Ok(p.clone()),
+            };
+            match pending {
+                Err(buffer) => {
+                    let k = self.inputs.len();
+                    self.inputs.push(buffer);
+                    self.graph.inputs.push(t.ty().clone());
+                    self.push(t, Op::Input(k), Vec::new(), None);
+                }
+                Ok(p) if args_done => {
+                    let args = p.args.iter().map(|a| self.index[&a.node_ptr()]).collect();
+                    self.push(t, p.op.clone(), args, Some(p));
+                }
+                Ok(p) => {
+                    stack.push((t, true));
+                    for a in p.args.iter().rev() {
+                        if !self.index.contains_key(&a.node_ptr()) {
+                            stack.push((a.clone(), false));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, t: Tensor, op: Op, args: Vec<NodeId>, pending: Option<Arc<PendingOp>>) {
+        self.index.insert(t.node_ptr(), self.graph.nodes.len());
+        self.graph.nodes.push(Node {
+            op,
+            args,
+            ty: t.ty().clone(),
+        });
+        self.tensors.push(t);
+        self.pending.push(pending);
+    }
+
+    /// Pending nodes referred to from outside the graph, in node order.
+    fn externally_held(&self) -> Vec<NodeId> {
+        let mut internal = vec![0usize; self.tensors.len()];
+        for (node, p) in self.graph.nodes.iter().zip(&self.pending) {
+            // A pending op also held by an autograd edge survives this run, so
+            // its arguments stay referenced: they count as external.
+            if let Some(p) = p {
+                if Arc::strong_count(p) == 2 {
+                    for &a in &node.args {
+                        internal[a] += 1;
+                    }
+                }
+            }
+        }
+        (0..self.tensors.len())
+            .filter(|&i| self.pending[i].is_some())
+            .filter(|&i| Arc::strong_count(&self.tensors[i].0) > internal[i] + 1)
+            .collect()
+    }
+}
+
+fn eval_on_device(device: &Device, targets: Vec<Tensor>) -> Result<()> {
+    let mut b = Builder::default();
+    for t in &targets {
+        b.visit(t);
+    }
+    let target_ids: Vec<NodeId> = targets.iter().map(|t| b.index[&t.node_ptr()]).collect();
+    drop(targets);
+    let mut outputs: Vec<NodeId> = Vec::new();
+    for id in target_ids.into_iter().chain(b.externally_held()) {
+        if b.pending[id].is_some() && !outputs.contains(&id) {
+            outputs.push(id);
+        }
+    }
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    b.graph.outputs = outputs.clone();
+    let exe = device.executable(std::mem::take(&mut b.graph))?;
+    let results = exe.run(&b.inputs)?;
+    if results.len() != outputs.len() {
+        return Err(Error::Backend {
+            backend: device.location().to_string(),
+            msg: format!(
+                "executable returned {} buffers for {} outputs",
+                results.len(),
+                outputs.len()
+            ),
+        });
+    }
+    // Drop our references to the pending ops before swapping them out, so the
+    // temporaries they hold are freed as soon as the state changes.
+    b.pending.clear();
+    for (id, buffer) in outputs.into_iter().zip(results) {
+        *b.tensors[id].state() = State::Ready(buffer);
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Counter-based random numbers: Philox4x32-10 (Salmon et al., "Parallel
+//! random numbers: as easy as 1, 2, 3", SC 2011).
+//!
+//! # Stream layout
+//! The generator state is a 64-bit `seed` and a 64-bit `offset`. Block `c` of a
+//! draw is `philox4x32_10(counter = [lo(offset + c), hi(offset + c), 0, 0],
+//! key = [lo(seed), hi(seed)])`, four 32-bit words. Element `i` of a tensor
+//! takes its bits as follows (`u24(w) = (w >> 8) * 2^-24`,
+//! `u53(a, b) = ((a << 32 | b) >> 11) * 2^-53`):
+//!
+//! | dtype family | uniform | normal (Box-Muller, `r = sqrt(-2 ln(1 - u1))`) |
+//! |---|---|---|
+//! | F32, F16, BF16 | block `i / 4`, word `i % 4`, `u24` | block `i / 4`; pair `(i % 4) / 2` uses words `2p, 2p + 1` as `u1, u2`; even `i`: `r cos(2 pi u2)`, odd: `r sin(2 pi u2)` |
+//! | F64 | block `i / 2`, words `2(i % 2), 2(i % 2) + 1`, `u53` | block `i / 2`, `u1 = u53(w0, w1)`, `u2 = u53(w2, w3)`; even/odd as above |
+//!
+//! A draw of `n` elements advances `offset` by [`blocks_for`]`(n, dtype)`, so
+//! consecutive draws never overlap. Every backend follows this layout, so a
+//! seed gives the same numbers everywhere.
+
+use std::sync::Mutex;
+
+use crate::DType;
+
+const M0: u32 = 0xD251_1F53;
+const M1: u32 = 0xCD9E_8D57;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+/// PyTorch's default seed, used until [`manual_seed`] is called.
+pub const DEFAULT_SEED: u64 = 67_280_421_310_721;
+
+/// Ten rounds of Philox4x32 on `counter` with `key`.
+///
+/// ```
+/// // Known-answer test from the Random123 distribution (kat_vectors).
+/// let out = ingot::rng::philox4x32_10([0; 4], [0; 2]);
+/// assert_eq!(out, [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+/// ```
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let mut c = counter;
+    let mut k = key;
+    for round in 0..10 {
+        if round > 0 {
+            k[0] = k[0].wrapping_add(W0);
+            k[1] = k[1].wrapping_add(W1);
+        }
+        let p0 = (M0 as u64) * (c[0] as u64);
+        let p1 = (M1 as u64) * (c[2] as u64);
+        c = [
+            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
+            p1 as u32,
+            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+    }
+    c
+}
+
+/// Block `block` of the stream `(seed, offset)`.
+pub fn block(seed: u64, offset: u64, block: u64) -> [u32; 4] {
+    let c = offset.wrapping_add(block);
+    philox4x32_10(
+        [c as u32, (c >> 32) as u32, 0, 0],
+        [seed as u32, (seed >> 32) as u32],
+    )
+}
+
+/// Philox blocks a draw of `n` elements of `dtype` consumes.
+///
+/// ```
+/// assert_eq!(ingot::rng::blocks_for(5, ingot::DType::F32), 2);
+/// assert_eq!(ingot::rng::blocks_for(5, ingot::DType::F64), 3);
+/// ```
+pub fn blocks_for(n: usize, dtype: DType) -> u64 {
+    let per_block = if dtype == DType::F64 { 2 } else { 4 };
+    n.div_ceil(per_block) as u64
+}
+
+/// Uniform in `[0, 1)` from the top 24 bits of a word.
+pub fn u24(w: u32) -> f32 {
+    (w >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Uniform in `[0, 1)` from 53 bits of two words.
+pub fn u53(a: u32, b: u32) -> f64 {
+    ((((a as u64) << 32) | b as u64) >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// Element `i` of a uniform draw in f32 precision.
+pub fn uniform_f32(seed: u64, offset: u64, i: u64) -> f32 {
+    u24(block(seed, offset, i / 4)[(i % 4) as usize])
+}
+
+/// Element `i` of a standard normal draw in f32 precision.
+pub fn normal_f32(seed: u64, offset: u64, i: u64) -> f32 {
+    let w = block(seed, offset, i / 4);
+    let p = ((i % 4) / 2) as usize;
+    box_muller(u24(w[2 * p]) as f64, u24(w[2 * p + 1]) as f64, i % 2 == 1) as f32
+}
+
+/// Element `i` of a uniform draw in f64 precision.
+pub fn uniform_f64(seed: u64, offset: u64, i: u64) -> f64 {
+    let w = block(seed, offset, i / 2);
+    let p = (i % 2) as usize;
+    u53(w[2 * p], w[2 * p + 1])
+}
+
+/// Element `i` of a standard normal draw in f64 precision.
+pub fn normal_f64(seed: u64, offset: u64, i: u64) -> f64 {
+    let w = block(seed, offset, i / 2);
+    box_muller(u53(w[0], w[1]), u53(w[2], w[3]), i % 2 == 1)
+}
+
+fn box_muller(u1: f64, u2: f64, odd: bool) -> f64 {
+    let r = (-2.0 * (1.0 - u1).ln()).sqrt();
+    let theta = 2.0 * std::f64::consts::PI * u2;
+    if odd {
+        r * theta.sin()
+    } else {
+        r * theta.cos()
+    }
+}
+
+static STATE: Mutex<(u64, u64)> = Mutex::new((DEFAULT_SEED, 0));
+
+/// Seeds the global generator (like `torch.manual_seed`) and restarts its
+/// stream.
+///
+/// ```
+/// use ingot::{DType, Device, Tensor};
+/// ingot::manual_seed(7);
+/// let a = Tensor::rand(&[3], DType::F32, &Device::cpu())?.to_vec::<f32>()?;
+/// ingot::manual_seed(7);
+/// let b = Tensor::rand(&[3], DType::F32, &Device::cpu())?.to_vec::<f32>()?;
+/// assert_eq!(a, b);
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn manual_seed(seed: u64) {
+    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = (seed, 0);
+}
+
+/// The generator state `(seed, offset)`, for checkpoints.
+///
+/// ```
+/// ingot::manual_seed(3);
+/// assert_eq!(ingot::rng::get_state(), (3, 0));
+/// ```
+pub fn get_state() -> (u64, u64) {
+    *STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Restores a state from [`get_state`].
+///
+/// ```
+/// ingot::rng::set_state((3, 40));
+/// assert_eq!(ingot::rng::get_state(), (3, 40));
+/// ```
+pub fn set_state(state: (u64, u64)) {
+    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = state;
+}
+
+/// Reserves the blocks of a draw and returns `(seed, offset)` to use.
+pub(crate) fn reserve(n: usize, dtype: DType) -> (u64, u64) {
+    let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let taken = (s.0, s.1);
+    s.1 = s.1.wrapping_add(blocks_for(n, dtype));
+    taken
+}

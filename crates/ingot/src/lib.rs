@@ -1,0 +1,25 @@
+//! # ingot
+//!
+//! A PyTorch-like deep-learning library for Rust. Tensors are lazy: ops
+//! record a graph, and reading a value (or [`eval`]) compiles the whole
+//! pending graph once per distinct structure and replays it afterwards, so a
+//! training step runs as one compiled program.
+//!
+//! ```
+//! use ingot::{DType, Device, Tensor};
+//! let dev = Device::cpu();
+//! ingot::manual_seed(0);
+//! let w = Tensor::randn(&[4, 2], DType::F32, &dev)?.requires_grad_(true);
+//! let x = Tensor::randn(&[8, 4], DType::F32, &dev)?;
+//! let loss = x.matmul(&w)?.relu()?.mean_all()?;
+//! loss.backward()?;
+//! let g = w.grad().expect("w requires grad");
+//! assert_eq!(g.shape(), &[4, 2]);
+//! # Ok::<(), ingot::Error>(())
+//! ```
+//!
+//! This crate is the facade: it re-exports `ingot-core` (tensors, autograd,
+//! the CPU backend) and, as they land, the neural-network, data and training
+//! crates and the GPU backends.
+
+pub use ingot_core::*;
