@@ -166,3 +166,43 @@ pub(crate) fn reserve(n: usize, dtype: DType) -> (u64, u64) {
     s.1 = s.1.wrapping_add(blocks_for(n, dtype));
     taken
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_random123_known_answers() {
+        assert_eq!(
+            philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
+            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
+        );
+        assert_eq!(
+            philox4x32_10(
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0]
+            ),
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
+        );
+    }
+
+    #[test]
+    fn draws_have_the_right_moments() {
+        let n = 200_000u64;
+        let mean = |f: &dyn Fn(u64) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
+        let u = mean(&|i| uniform_f32(5, 0, i) as f64);
+        let z = mean(&|i| normal_f64(5, 0, i));
+        let z2 = mean(&|i| normal_f32(5, 0, i).powi(2) as f64);
+        assert!((u - 0.5).abs() < 0.005, "uniform mean {u}");
+        assert!(z.abs() < 0.01, "normal mean {z}");
+        assert!((z2 - 1.0).abs() < 0.02, "normal variance {z2}");
+    }
+
+    #[test]
+    fn consecutive_draws_do_not_overlap() {
+        set_state((9, 0));
+        let (_, first) = reserve(10, DType::F32);
+        let (_, second) = reserve(10, DType::F32);
+        assert_eq!((first, second), (0, 3));
+    }
+}
