@@ -23,3 +23,8 @@
 //! crates and the GPU backends.
 
 pub use ingot_core::*;
+
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -596,3 +596,135 @@ fn dest_mut(instr: &mut Instr) -> &mut Reg {
         | Instr::Where { dst, .. } => dst,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{BinaryOp, Literal, Node, UnaryOp};
+
+    fn ty(shape: &[usize]) -> TensorType {
+        TensorType {
+            shape: shape.to_vec(),
+            dtype: DType::F32,
+        }
+    }
+
+    fn node(op: Op, args: Vec<NodeId>, shape: &[usize]) -> Node {
+        Node {
+            op,
+            args,
+            ty: ty(shape),
+        }
+    }
+
+    fn kernels(p: &Program) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s.kernel {
+                Kernel::Fused(_) => "fused",
+                Kernel::Copy => "copy",
+                Kernel::MatMul => "matmul",
+                Kernel::Reduce { .. } => "reduce",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_elementwise_chain_is_one_kernel() {
+        // x -> exp -> +1 -> *x -> tanh ... ten ops, one output.
+        let mut nodes = vec![node(Op::Input(0), vec![], &[8, 8])];
+        for k in 0..10 {
+            let prev = nodes.len() - 1;
+            nodes.push(match k % 3 {
+                0 => node(Op::Unary(UnaryOp::Exp), vec![prev], &[8, 8]),
+                1 => node(Op::Binary(BinaryOp::Mul), vec![prev, 0], &[8, 8]),
+                _ => node(Op::Unary(UnaryOp::Tanh), vec![prev], &[8, 8]),
+            });
+        }
+        let g = Graph {
+            inputs: vec![ty(&[8, 8])],
+            outputs: vec![nodes.len() - 1],
+            nodes,
+        };
+        let p = plan(&g).unwrap();
+        assert_eq!(kernels(&p), vec!["fused"]);
+        let Kernel::Fused(k) = &p.steps[0].kernel else {
+            unreachable!()
+        };
+        assert_eq!(p.steps[0].args.len(), 1, "x is loaded once");
+        assert!(k.n_regs[0] <= 3, "registers are reused: {:?}", k.n_regs);
+    }
+
+    #[test]
+    fn transposes_and_broadcasts_are_views() {
+        // (x^T @ w) + bias broadcast: no copies, the bias add fuses.
+        let nodes = vec![
+            node(Op::Input(0), vec![], &[4, 3]),
+            node(Op::Input(1), vec![], &[4, 5]),
+            node(Op::Input(2), vec![], &[5]),
+            node(Op::Permute(vec![1, 0]), vec![0], &[3, 4]),
+            node(Op::MatMul, vec![3, 1], &[3, 5]),
+            node(Op::Reshape, vec![2], &[1, 5]),
+            node(Op::Expand, vec![5], &[3, 5]),
+            node(Op::Binary(BinaryOp::Add), vec![4, 6], &[3, 5]),
+            node(Op::Const(Literal(0.0)), vec![], &[3, 5]),
+            node(Op::Binary(BinaryOp::Maximum), vec![7, 8], &[3, 5]),
+        ];
+        let g = Graph {
+            inputs: vec![ty(&[4, 3]), ty(&[4, 5]), ty(&[5])],
+            outputs: vec![9],
+            nodes,
+        };
+        let p = plan(&g).unwrap();
+        assert_eq!(kernels(&p), vec!["matmul", "fused"]);
+        assert_eq!(
+            p.steps[0].args[0].view.strides,
+            vec![1, 3],
+            "the transpose is read through strides"
+        );
+    }
+
+    #[test]
+    fn shared_values_are_computed_once_and_freed_after_last_use() {
+        // y = exp(x) is used by two reductions: it is materialized once and
+        // freed after the second.
+        let nodes = vec![
+            node(Op::Input(0), vec![], &[4, 4]),
+            node(Op::Unary(UnaryOp::Exp), vec![0], &[4, 4]),
+            node(
+                Op::Reduce {
+                    op: ReduceOp::Sum,
+                    axes: vec![0],
+                    keepdim: false,
+                },
+                vec![1],
+                &[4],
+            ),
+            node(
+                Op::Reduce {
+                    op: ReduceOp::Max,
+                    axes: vec![1],
+                    keepdim: false,
+                },
+                vec![1],
+                &[4],
+            ),
+            node(Op::Binary(BinaryOp::Add), vec![2, 3], &[4]),
+        ];
+        let g = Graph {
+            inputs: vec![ty(&[4, 4])],
+            outputs: vec![4],
+            nodes,
+        };
+        let p = plan(&g).unwrap();
+        assert_eq!(kernels(&p), vec!["fused", "reduce", "reduce", "fused"]);
+        let exp_slot = p.steps[0].out;
+        assert!(p.steps[2].free_after.contains(&exp_slot));
+        assert!(
+            p.steps
+                .iter()
+                .all(|s| !s.free_after.contains(&p.outputs[0]))
+        );
+    }
+}

@@ -232,11 +232,53 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
             )
         });
     } else {
-        let par = parallelism(work);
         for (i, dst) in o.chunks_mut(mat).enumerate() {
-            gemm_into(d.m, d.n, d.k, dst, d.n, lhs(i), rhs(i), false, par);
+            split_rows(d, dst, lhs(i), rhs(i));
         }
     }
+}
+
+/// One product, its rows split evenly over the threads, each block a
+/// single-threaded GEMM (cheaper to synchronize than a parallel GEMM at the
+/// sizes of a training step).
+fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
+    let threads = rayon::current_num_threads();
+    let work = d.m * d.n * d.k;
+    if threads < 2 || work < 1 << 15 || d.m < 2 * threads {
+        gemm_into(
+            d.m,
+            d.n,
+            d.k,
+            dst,
+            d.n,
+            lhs,
+            rhs,
+            false,
+            gemm::Parallelism::None,
+        );
+        return;
+    }
+    let rows = d.m.div_ceil(threads);
+    dst.par_chunks_mut(rows * d.n)
+        .enumerate()
+        .for_each(|(c, block)| {
+            let m = block.len() / d.n;
+            let part = Mat {
+                offset: lhs.offset + c * rows * lhs.rs,
+                ..lhs
+            };
+            gemm_into(
+                m,
+                d.n,
+                d.k,
+                block,
+                d.n,
+                part,
+                rhs,
+                false,
+                gemm::Parallelism::None,
+            );
+        });
 }
 
 fn int_matmul(a: Arg<'_>, b: Arg<'_>, d: Dims, out: &mut HostData) {

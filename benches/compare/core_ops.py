@@ -1,0 +1,65 @@
+"""PyTorch side of `cargo bench -p ingot-core --bench core_ops`.
+
+Times the same workloads as the Rust bench, with the same method (warm-up,
+then the median of repeated runs), and prints one `name seconds` line each.
+"""
+
+import statistics
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads())
+
+
+def median_time(f, reps, warmup=3):
+    for _ in range(warmup):
+        f()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul(n, reps):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return median_time(lambda: torch.matmul(a, b), reps)
+
+
+def conv():
+    x = torch.randn(64, 32, 28, 28, requires_grad=True)
+    w = (torch.randn(32, 32, 3, 3) * 0.1).requires_grad_()
+    b = torch.zeros(32, requires_grad=True)
+
+    def step():
+        for t in (x, w, b):
+            t.grad = None
+        torch.nn.functional.conv2d(x, w, b, padding=1).sum().backward()
+
+    return median_time(step, 10)
+
+
+def mlp():
+    x = torch.randn(128, 784)
+    y = torch.randint(0, 10, (128,))
+    w1 = (torch.randn(784, 256) * 0.05).requires_grad_()
+    b1 = torch.zeros(256, requires_grad=True)
+    w2 = (torch.randn(256, 10) * 0.05).requires_grad_()
+    b2 = torch.zeros(10, requires_grad=True)
+
+    def step():
+        for t in (w1, b1, w2, b2):
+            t.grad = None
+        logits = torch.relu(x @ w1 + b1) @ w2 + b2
+        torch.nn.functional.cross_entropy(logits, y).backward()
+
+    return median_time(step, 200)
+
+
+print("matmul_256", matmul(256, 200))
+print("matmul_1024", matmul(1024, 20))
+print("conv2d_fwd_bwd", conv())
+print("mlp_fwd_bwd", mlp())
