@@ -19,10 +19,12 @@
 //! ```
 //!
 //! This crate is the facade: it re-exports `ingot-core` (tensors, autograd,
-//! the CPU backend) and, as they land, the neural-network, data and training
-//! crates and the GPU backends.
+//! the CPU backend) at the top level, `ingot-nn` as [`nn`] and [`optim`],
+//! and, as they land, the data and training crates and the GPU backends.
 
 pub use ingot_core::*;
+pub use ingot_nn as nn;
+pub use ingot_nn::optim;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

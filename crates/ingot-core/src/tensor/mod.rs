@@ -431,7 +431,17 @@ impl Tensor {
         lock(&self.0.grad).clone()
     }
 
-    pub(crate) fn set_grad(&self, grad: Option<Tensor>) {
+    /// Replaces the accumulated gradient (what optimizers and gradient
+    /// clipping do); `None` clears it.
+    ///
+    /// ```
+    /// use ingot::{DType, Device, Tensor};
+    /// let w = Tensor::ones(&[2], DType::F32, &Device::cpu())?.requires_grad_(true);
+    /// w.set_grad(Some(Tensor::full(&[2], 0.5, DType::F32, &Device::cpu())?));
+    /// assert_eq!(w.grad().unwrap().to_vec::<f32>()?, vec![0.5, 0.5]);
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn set_grad(&self, grad: Option<Tensor>) {
         *lock(&self.0.grad) = grad;
     }
 
