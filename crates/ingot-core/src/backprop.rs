@@ -105,6 +105,9 @@ impl Tensor {
                 t.release_graph();
             }
         }
+        // The loss itself is not needed by its gradients; have the next
+        // evaluation (typically the optimizer step) compute it too.
+        crate::eval::defer(self);
         Ok(())
     }
 }

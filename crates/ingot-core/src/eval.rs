@@ -7,9 +7,13 @@
 //! a gradient slot, a pending node outside the graph, or an autograd edge that
 //! outlives this evaluation). All other nodes are temporaries: the backend
 //! frees them after their last use.
+//!
+//! A tensor passed to [`defer`] (what `backward` does with the loss) joins
+//! the next evaluation on its device while it is still held and pending, so
+//! a loss read after `optimizer.step()` was computed by the step's graph.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::backend::Buffer;
 use crate::ir::{Graph, Node, NodeId, Op};
@@ -29,19 +33,55 @@ use crate::{Device, Error, Result, Tensor};
 /// ```
 pub fn eval(tensors: &[&Tensor]) -> Result<()> {
     let mut groups: Vec<(Device, Vec<Tensor>)> = Vec::new();
-    for t in tensors {
+    let extra = take_deferred(tensors);
+    for t in tensors.iter().copied().chain(extra.iter()) {
         if t.is_evaluated() {
             continue;
         }
         match groups.iter_mut().find(|(d, _)| d == t.device()) {
-            Some((_, ts)) => ts.push((*t).clone()),
-            None => groups.push((t.device().clone(), vec![(*t).clone()])),
+            Some((_, ts)) => ts.push(t.clone()),
+            None => groups.push((t.device().clone(), vec![t.clone()])),
         }
     }
     for (device, targets) in groups {
         eval_on_device(&device, targets)?;
     }
     Ok(())
+}
+
+/// Tensors to compute with the next evaluation on their device.
+static DEFERRED: Mutex<Vec<Weak<TensorNode>>> = Mutex::new(Vec::new());
+
+/// Asks for `t` to be computed by the next evaluation on its device (if it
+/// is still held and pending by then), without evaluating now.
+pub(crate) fn defer(t: &Tensor) {
+    let mut d = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+    d.retain(|w| w.strong_count() > 0);
+    d.push(Arc::downgrade(&t.0));
+}
+
+/// The still-pending deferred tensors on the devices of `targets`; they
+/// leave the list.
+fn take_deferred(targets: &[&Tensor]) -> Vec<Tensor> {
+    let mut d = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+    if d.is_empty() {
+        return Vec::new();
+    }
+    let mut taken = Vec::new();
+    d.retain(|w| match w.upgrade() {
+        None => false,
+        Some(node) => {
+            let t = Tensor(node);
+            if !targets.iter().any(|x| x.device() == t.device()) {
+                return true;
+            }
+            if !t.is_evaluated() {
+                taken.push(t);
+            }
+            false
+        }
+    });
+    taken
 }
 
 /// The graph under construction and the tensors behind its nodes.

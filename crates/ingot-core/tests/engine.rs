@@ -242,3 +242,21 @@ fn long_pending_chains_evaluate_and_drop_without_deep_recursion() {
     }
     drop(u);
 }
+
+#[test]
+fn a_loss_is_computed_by_the_evaluation_that_follows_its_backward() {
+    let _guard = serial();
+    let dev = Device::cpu();
+    let w = Tensor::from_vec(vec![1.0f32, 2.0], &[2], &dev)
+        .unwrap()
+        .requires_grad_(true);
+    let loss = w.mul(&w).unwrap().sum_all().unwrap();
+    loss.backward().unwrap();
+    // The gradient does not depend on the loss's value, yet the step that
+    // evaluates the gradient computes the loss in the same run.
+    let before = dev.stats();
+    ingot::eval(&[&w.grad().unwrap()]).unwrap();
+    assert!(loss.is_evaluated());
+    assert_eq!(loss.item::<f32>().unwrap(), 5.0);
+    assert_eq!(delta(before).evals, 1);
+}
