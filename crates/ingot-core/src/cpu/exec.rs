@@ -57,7 +57,9 @@ impl Executable for CpuExecutable {
         for (slot, b) in slots.iter_mut().zip(inputs) {
             *slot = Some(b.clone());
         }
+        let profiling = super::profile::enabled();
         for step in &p.steps {
+            let started = profiling.then(std::time::Instant::now);
             let mut out = self.pool.take(step.out_ty.dtype, step.out_ty.numel());
             {
                 let mut args = Vec::with_capacity(step.args.len());
@@ -71,6 +73,12 @@ impl Executable for CpuExecutable {
                 }
             }
             slots[step.out] = Some(Arc::new(CpuBuffer::new(out, &self.pool)));
+            if let Some(t0) = started {
+                super::profile::record(
+                    format!("{} {:?}", step.kernel.label(), step.out_ty.shape),
+                    t0.elapsed(),
+                );
+            }
             for &s in &step.free_after {
                 slots[s] = None;
             }

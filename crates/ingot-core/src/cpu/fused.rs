@@ -3,9 +3,11 @@
 //! module runs it over blocks of [`BLOCK`] elements that stay in L1 cache,
 //! each instruction a tight loop the compiler vectorizes.
 //!
-//! Values are computed in one of three register kinds: `f32` (for F32, F16
-//! and BF16), `f64` and `i64` (for all integers and Bool, 0 or 1). Narrow
-//! types are rounded when cast and when stored.
+//! Values are computed in one of four register kinds: `f32` (for F32, F16
+//! and BF16), `f64`, `i64` (for the integers) and byte masks (for Bool, 0 or
+//! 1). Narrow types are rounded when cast and when stored. Bool gets bytes
+//! rather than `i64` so that a `where` over floats selects between lanes of
+//! similar width, which the compiler vectorizes.
 
 use half::{bf16, f16};
 use num_traits::Float;
@@ -24,6 +26,7 @@ pub(crate) enum Kind {
     F32,
     F64,
     I64,
+    Mask,
 }
 
 impl Kind {
@@ -31,8 +34,14 @@ impl Kind {
         match dtype {
             DType::F64 => Kind::F64,
             DType::F32 | DType::F16 | DType::BF16 => Kind::F32,
-            DType::I64 | DType::I32 | DType::U8 | DType::Bool => Kind::I64,
+            DType::I64 | DType::I32 | DType::U8 => Kind::I64,
+            DType::Bool => Kind::Mask,
         }
+    }
+
+    /// Position in [`FusedKernel::n_regs`].
+    pub fn slot(self) -> usize {
+        self as usize
     }
 }
 
@@ -92,8 +101,8 @@ pub(crate) enum Instr {
 #[derive(Clone, Debug)]
 pub(crate) struct FusedKernel {
     pub instrs: Vec<Instr>,
-    /// Registers needed per kind (`[f32, f64, i64]`).
-    pub n_regs: [usize; 3],
+    /// Registers needed per kind, indexed by [`Kind::slot`].
+    pub n_regs: [usize; 4],
     pub out: Reg,
 }
 
@@ -105,14 +114,16 @@ struct Regs {
     f32: Vec<Vec<f32>>,
     f64: Vec<Vec<f64>>,
     i64: Vec<Vec<i64>>,
+    mask: Vec<Vec<u8>>,
 }
 
 impl Regs {
-    fn new(n: [usize; 3]) -> Self {
+    fn new(n: [usize; 4]) -> Self {
         Regs {
             f32: vec![vec![0.0; BLOCK]; n[0]],
             f64: vec![vec![0.0; BLOCK]; n[1]],
             i64: vec![vec![0; BLOCK]; n[2]],
+            mask: vec![vec![0; BLOCK]; n[3]],
         }
     }
 }
@@ -135,12 +146,13 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], out: &mut HostData) {
         HostData::U8(o) => run_typed(k, args, o, |r, d| {
             store(&r.i64[k.out.index], d, |x| x as u8)
         }),
-        HostData::Bool(o) => {
-            run_typed(k, args, o, |r, d| store(&r.i64[k.out.index], d, |x| x != 0))
-        }
+        HostData::Bool(o) => run_typed(k, args, o, |r, d| {
+            store(&r.mask[k.out.index], d, |x| x != 0)
+        }),
     }
 }
 
+#[inline(always)]
 fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     for (d, &s) in dst.iter_mut().zip(reg) {
         *d = conv(s);
@@ -153,164 +165,215 @@ fn run_typed<T: Send>(
     out: &mut [T],
     store: impl Fn(&Regs, &mut [T]) + Sync,
 ) {
+    let wide = wide_simd();
     split_for_threads(out, BLOCK, |start, chunk| {
-        let mut regs = Regs::new(k.n_regs);
-        for (b, dst) in chunk.chunks_mut(BLOCK).enumerate() {
-            let base = start + b * BLOCK;
-            for instr in &k.instrs {
-                exec(instr, args, base, dst.len(), &mut regs);
-            }
-            store(&regs, dst);
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: `wide_simd` checked at run time that this CPU has the
+            // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
+            unsafe { run_chunk_avx2(k, args, start, chunk, &store) };
+            return;
         }
+        run_chunk(k, args, start, chunk, &store);
     });
 }
 
+/// Whether the CPU has AVX2 and FMA, for the wide build of the interpreter.
+fn wide_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs the program over one chunk of the output. Everything it calls is
+/// inlined, so [`run_chunk_avx2`] gets a copy vectorized for AVX2.
+#[inline(always)]
+fn run_chunk<T>(
+    k: &FusedKernel,
+    args: &[Arg<'_>],
+    start: usize,
+    chunk: &mut [T],
+    store: &impl Fn(&Regs, &mut [T]),
+) {
+    let mut regs = Regs::new(k.n_regs);
+    for (b, dst) in chunk.chunks_mut(BLOCK).enumerate() {
+        let base = start + b * BLOCK;
+        for instr in &k.instrs {
+            exec(instr, args, base, dst.len(), &mut regs);
+        }
+        store(&regs, dst);
+    }
+}
+
+/// [`run_chunk`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_chunk_avx2<T>(
+    k: &FusedKernel,
+    args: &[Arg<'_>],
+    start: usize,
+    chunk: &mut [T],
+    store: &impl Fn(&Regs, &mut [T]),
+) {
+    run_chunk(k, args, start, chunk, store);
+}
+
+/// Takes register `$i` of `$regs.$kind` out (leaving an empty vector), so
+/// it can be written while other registers of the same kind are read.
+macro_rules! with_dst {
+    ($regs:ident . $kind:ident [$i:expr], |$d:ident| $body:expr) => {{
+        let mut $d = std::mem::take(&mut $regs.$kind[$i]);
+        $body;
+        $regs.$kind[$i] = $d;
+    }};
+}
+
+#[inline(always)]
 fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) {
     match *instr {
         Instr::Load { arg, dst } => {
             let (data, view) = args[arg];
+            let i = dst.index;
             match dst.kind {
-                Kind::F32 => load_f32(data, view, base, &mut r.f32[dst.index][..len]),
-                Kind::F64 => load_f64(data, view, base, &mut r.f64[dst.index][..len]),
-                Kind::I64 => load_i64(data, view, base, &mut r.i64[dst.index][..len]),
+                Kind::F32 => load_f32(data, view, base, &mut r.f32[i][..len]),
+                Kind::F64 => load_f64(data, view, base, &mut r.f64[i][..len]),
+                Kind::I64 => load_i64(data, view, base, &mut r.i64[i][..len]),
+                Kind::Mask => load_mask(data, view, base, &mut r.mask[i][..len]),
             }
         }
-        Instr::Const { value, dtype, dst } => match dst.kind {
-            Kind::F32 => r.f32[dst.index][..len].fill(round_f32(value as f32, dtype)),
-            Kind::F64 => r.f64[dst.index][..len].fill(value),
-            Kind::I64 => r.i64[dst.index][..len].fill(round_i64(value as i64, dtype)),
-        },
+        Instr::Const { value, dtype, dst } => {
+            let i = dst.index;
+            match dst.kind {
+                Kind::F32 => r.f32[i][..len].fill(round_f32(value as f32, dtype)),
+                Kind::F64 => r.f64[i][..len].fill(value),
+                Kind::I64 => r.i64[i][..len].fill(round_i64(value as i64, dtype)),
+                Kind::Mask => r.mask[i][..len].fill((value != 0.0) as u8),
+            }
+        }
         Instr::Arange {
             start,
             step,
             dtype,
             dst,
-        } => match dst.kind {
-            Kind::F32 => {
-                for (i, d) in r.f32[dst.index][..len].iter_mut().enumerate() {
-                    *d = round_f32((start + (base + i) as f64 * step) as f32, dtype);
+        } => {
+            let at = |k: usize| start + (base + k) as f64 * step;
+            let i = dst.index;
+            match dst.kind {
+                Kind::F32 => r.f32[i][..len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, d)| *d = round_f32(at(k) as f32, dtype)),
+                Kind::F64 => r.f64[i][..len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, d)| *d = at(k)),
+                Kind::I64 => r.i64[i][..len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, d)| *d = round_i64(at(k) as i64, dtype)),
+                Kind::Mask => r.mask[i][..len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, d)| *d = (at(k) != 0.0) as u8),
+            }
+        }
+        Instr::Unary { op, src, dst } => {
+            let (s, i) = (src.index, dst.index);
+            match dst.kind {
+                Kind::F32 => with_dst!(r.f32[i], |d| unary_float(
+                    op,
+                    &r.f32[s][..len],
+                    &mut d[..len]
+                )),
+                Kind::F64 => with_dst!(r.f64[i], |d| unary_float(
+                    op,
+                    &r.f64[s][..len],
+                    &mut d[..len]
+                )),
+                Kind::I64 => {
+                    with_dst!(r.i64[i], |d| unary_int(op, &r.i64[s][..len], &mut d[..len]))
                 }
+                Kind::Mask => with_dst!(r.mask[i], |d| unary_mask(
+                    op,
+                    &r.mask[s][..len],
+                    &mut d[..len]
+                )),
             }
-            Kind::F64 => {
-                for (i, d) in r.f64[dst.index][..len].iter_mut().enumerate() {
-                    *d = start + (base + i) as f64 * step;
-                }
-            }
-            Kind::I64 => {
-                for (i, d) in r.i64[dst.index][..len].iter_mut().enumerate() {
-                    *d = round_i64((start + (base + i) as f64 * step) as i64, dtype);
-                }
-            }
-        },
-        Instr::Unary { op, src, dst } => match dst.kind {
-            Kind::F32 => {
-                let mut d = std::mem::take(&mut r.f32[dst.index]);
-                unary_float(op, &r.f32[src.index][..len], &mut d[..len]);
-                r.f32[dst.index] = d;
-            }
-            Kind::F64 => {
-                let mut d = std::mem::take(&mut r.f64[dst.index]);
-                unary_float(op, &r.f64[src.index][..len], &mut d[..len]);
-                r.f64[dst.index] = d;
-            }
-            Kind::I64 => {
-                let mut d = std::mem::take(&mut r.i64[dst.index]);
-                unary_int(op, &r.i64[src.index][..len], &mut d[..len]);
-                r.i64[dst.index] = d;
-            }
-        },
+        }
         Instr::Binary { op, a, b, dst } => {
+            let (x, y, i) = (a.index, b.index, dst.index);
             if op.is_predicate() {
-                let mut d = std::mem::take(&mut r.i64[dst.index]);
-                match a.kind {
-                    Kind::F32 => predicate(
-                        op,
-                        &r.f32[a.index][..len],
-                        &r.f32[b.index][..len],
-                        &mut d[..len],
-                    ),
-                    Kind::F64 => predicate(
-                        op,
-                        &r.f64[a.index][..len],
-                        &r.f64[b.index][..len],
-                        &mut d[..len],
-                    ),
-                    Kind::I64 => predicate(
-                        op,
-                        &r.i64[a.index][..len],
-                        &r.i64[b.index][..len],
-                        &mut d[..len],
-                    ),
-                }
-                r.i64[dst.index] = d;
+                with_dst!(r.mask[i], |d| match a.kind {
+                    Kind::F32 => predicate(op, &r.f32[x][..len], &r.f32[y][..len], &mut d[..len]),
+                    Kind::F64 => predicate(op, &r.f64[x][..len], &r.f64[y][..len], &mut d[..len]),
+                    Kind::I64 => predicate(op, &r.i64[x][..len], &r.i64[y][..len], &mut d[..len]),
+                    Kind::Mask =>
+                        predicate(op, &r.mask[x][..len], &r.mask[y][..len], &mut d[..len]),
+                });
             } else {
                 match dst.kind {
-                    Kind::F32 => {
-                        let mut d = std::mem::take(&mut r.f32[dst.index]);
-                        binary_float(
-                            op,
-                            &r.f32[a.index][..len],
-                            &r.f32[b.index][..len],
-                            &mut d[..len],
-                        );
-                        r.f32[dst.index] = d;
-                    }
-                    Kind::F64 => {
-                        let mut d = std::mem::take(&mut r.f64[dst.index]);
-                        binary_float(
-                            op,
-                            &r.f64[a.index][..len],
-                            &r.f64[b.index][..len],
-                            &mut d[..len],
-                        );
-                        r.f64[dst.index] = d;
-                    }
-                    Kind::I64 => {
-                        let mut d = std::mem::take(&mut r.i64[dst.index]);
-                        binary_int(
-                            op,
-                            &r.i64[a.index][..len],
-                            &r.i64[b.index][..len],
-                            &mut d[..len],
-                        );
-                        r.i64[dst.index] = d;
-                    }
+                    Kind::F32 => with_dst!(r.f32[i], |d| binary_float(
+                        op,
+                        &r.f32[x][..len],
+                        &r.f32[y][..len],
+                        &mut d[..len]
+                    )),
+                    Kind::F64 => with_dst!(r.f64[i], |d| binary_float(
+                        op,
+                        &r.f64[x][..len],
+                        &r.f64[y][..len],
+                        &mut d[..len]
+                    )),
+                    Kind::I64 => with_dst!(r.i64[i], |d| binary_int(
+                        op,
+                        &r.i64[x][..len],
+                        &r.i64[y][..len],
+                        &mut d[..len]
+                    )),
+                    Kind::Mask => with_dst!(r.mask[i], |d| binary_mask(
+                        op,
+                        &r.mask[x][..len],
+                        &r.mask[y][..len],
+                        &mut d[..len]
+                    )),
                 }
             }
         }
         Instr::Where { cond, a, b, dst } => {
-            let c = &r.i64[cond.index][..len];
+            let (c, x, y, i) = (cond.index, a.index, b.index, dst.index);
             match dst.kind {
-                Kind::F32 => {
-                    let mut d = std::mem::take(&mut r.f32[dst.index]);
+                Kind::F32 => with_dst!(r.f32[i], |d| select(
+                    &r.mask[c][..len],
+                    &r.f32[x][..len],
+                    &r.f32[y][..len],
+                    &mut d[..len]
+                )),
+                Kind::F64 => with_dst!(r.f64[i], |d| select(
+                    &r.mask[c][..len],
+                    &r.f64[x][..len],
+                    &r.f64[y][..len],
+                    &mut d[..len]
+                )),
+                Kind::I64 => with_dst!(r.i64[i], |d| select(
+                    &r.mask[c][..len],
+                    &r.i64[x][..len],
+                    &r.i64[y][..len],
+                    &mut d[..len]
+                )),
+                Kind::Mask => {
+                    let mut d = std::mem::take(&mut r.mask[i]);
                     select(
-                        c,
-                        &r.f32[a.index][..len],
-                        &r.f32[b.index][..len],
+                        &r.mask[c][..len],
+                        &r.mask[x][..len],
+                        &r.mask[y][..len],
                         &mut d[..len],
                     );
-                    r.f32[dst.index] = d;
-                }
-                Kind::F64 => {
-                    let mut d = std::mem::take(&mut r.f64[dst.index]);
-                    select(
-                        c,
-                        &r.f64[a.index][..len],
-                        &r.f64[b.index][..len],
-                        &mut d[..len],
-                    );
-                    r.f64[dst.index] = d;
-                }
-                Kind::I64 => {
-                    let mut d = std::mem::take(&mut r.i64[dst.index]);
-                    let c = &r.i64[cond.index][..len];
-                    select(
-                        c,
-                        &r.i64[a.index][..len],
-                        &r.i64[b.index][..len],
-                        &mut d[..len],
-                    );
-                    r.i64[dst.index] = d;
+                    r.mask[i] = d;
                 }
             }
         }
@@ -318,6 +381,7 @@ fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) 
     }
 }
 
+#[inline(always)]
 fn load_f32(data: &HostData, view: &View, base: usize, dst: &mut [f32]) {
     match data {
         HostData::F32(v) => gather(v, view, base, dst, |x| x),
@@ -327,6 +391,7 @@ fn load_f32(data: &HostData, view: &View, base: usize, dst: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn load_f64(data: &HostData, view: &View, base: usize, dst: &mut [f64]) {
     match data {
         HostData::F64(v) => gather(v, view, base, dst, |x| x),
@@ -334,17 +399,26 @@ fn load_f64(data: &HostData, view: &View, base: usize, dst: &mut [f64]) {
     }
 }
 
+#[inline(always)]
 fn load_i64(data: &HostData, view: &View, base: usize, dst: &mut [i64]) {
     match data {
         HostData::I64(v) => gather(v, view, base, dst, |x| x),
         HostData::I32(v) => gather(v, view, base, dst, i64::from),
         HostData::U8(v) => gather(v, view, base, dst, i64::from),
-        HostData::Bool(v) => gather(v, view, base, dst, i64::from),
         other => unreachable!("planner loads {:?} into i64 registers", other.dtype()),
     }
 }
 
+#[inline(always)]
+fn load_mask(data: &HostData, view: &View, base: usize, dst: &mut [u8]) {
+    match data {
+        HostData::Bool(v) => gather(v, view, base, dst, u8::from),
+        other => unreachable!("planner loads {:?} into mask registers", other.dtype()),
+    }
+}
+
 /// Reads the logical elements `base..base + dst.len()` of `view` over `src`.
+#[inline(always)]
 pub(crate) fn gather<S: Copy, D>(
     src: &[S],
     view: &View,
@@ -414,6 +488,7 @@ fn map2<T: Copy, U>(a: &[T], b: &[T], d: &mut [U], f: impl Fn(T, T) -> U) {
 }
 
 /// `f(x)` for the float unary ops, shared with other kernels.
+#[inline(always)]
 pub(crate) fn unary_float<F: FloatOps>(op: UnaryOp, s: &[F], d: &mut [F]) {
     let zero = F::zero();
     let one = F::one();
@@ -451,6 +526,7 @@ pub(crate) fn unary_float<F: FloatOps>(op: UnaryOp, s: &[F], d: &mut [F]) {
     }
 }
 
+#[inline(always)]
 fn unary_int(op: UnaryOp, s: &[i64], d: &mut [i64]) {
     match op {
         UnaryOp::Neg => map(s, d, i64::wrapping_neg),
@@ -465,6 +541,16 @@ fn unary_int(op: UnaryOp, s: &[i64], d: &mut [i64]) {
 }
 
 /// `a op b` for the float arithmetic ops, shared with other kernels.
+/// Bool ops: `Not` flips, everything else leaves the value (0 or 1).
+#[inline(always)]
+fn unary_mask(op: UnaryOp, s: &[u8], d: &mut [u8]) {
+    match op {
+        UnaryOp::Not => map(s, d, |x| x ^ 1),
+        _ => d.copy_from_slice(s),
+    }
+}
+
+#[inline(always)]
 pub(crate) fn binary_float<F: FloatOps>(op: BinaryOp, a: &[F], b: &[F], d: &mut [F]) {
     match op {
         BinaryOp::Add => map2(a, b, d, |x, y| x + y),
@@ -479,6 +565,7 @@ pub(crate) fn binary_float<F: FloatOps>(op: BinaryOp, a: &[F], b: &[F], d: &mut 
     }
 }
 
+#[inline(always)]
 fn binary_int(op: BinaryOp, a: &[i64], b: &[i64], d: &mut [i64]) {
     match op {
         BinaryOp::Add => map2(a, b, d, i64::wrapping_add),
@@ -494,6 +581,18 @@ fn binary_int(op: BinaryOp, a: &[i64], b: &[i64], d: &mut [i64]) {
 }
 
 /// Integer power; a negative exponent gives the truncated real result.
+/// Arithmetic on Bool values as PyTorch defines it: `+` and `max` are or,
+/// `*` and `min` are and.
+#[inline(always)]
+fn binary_mask(op: BinaryOp, a: &[u8], b: &[u8], d: &mut [u8]) {
+    match op {
+        BinaryOp::Mul | BinaryOp::Minimum | BinaryOp::And => map2(a, b, d, |x, y| x & y),
+        BinaryOp::Sub => map2(a, b, d, |x, y| x ^ y),
+        _ => map2(a, b, d, |x, y| x | y),
+    }
+}
+
+#[inline(always)]
 fn int_pow(x: i64, y: i64) -> i64 {
     if y >= 0 {
         x.wrapping_pow(y.min(u32::MAX as i64) as u32)
@@ -512,28 +611,72 @@ fn int_pow(x: i64, y: i64) -> i64 {
     }
 }
 
-fn predicate<T: PartialOrd + Copy + Default>(op: BinaryOp, a: &[T], b: &[T], d: &mut [i64]) {
+#[inline(always)]
+fn predicate<T: PartialOrd + Copy + Default>(op: BinaryOp, a: &[T], b: &[T], d: &mut [u8]) {
     let z = T::default();
     match op {
-        BinaryOp::Eq => map2(a, b, d, |x, y| (x == y) as i64),
-        BinaryOp::Ne => map2(a, b, d, |x, y| (x != y) as i64),
-        BinaryOp::Lt => map2(a, b, d, |x, y| (x < y) as i64),
-        BinaryOp::Le => map2(a, b, d, |x, y| (x <= y) as i64),
-        BinaryOp::Gt => map2(a, b, d, |x, y| (x > y) as i64),
-        BinaryOp::Ge => map2(a, b, d, |x, y| (x >= y) as i64),
-        BinaryOp::And => map2(a, b, d, |x, y| (x != z && y != z) as i64),
-        BinaryOp::Or => map2(a, b, d, |x, y| (x != z || y != z) as i64),
+        BinaryOp::Eq => map2(a, b, d, |x, y| (x == y) as u8),
+        BinaryOp::Ne => map2(a, b, d, |x, y| (x != y) as u8),
+        BinaryOp::Lt => map2(a, b, d, |x, y| (x < y) as u8),
+        BinaryOp::Le => map2(a, b, d, |x, y| (x <= y) as u8),
+        BinaryOp::Gt => map2(a, b, d, |x, y| (x > y) as u8),
+        BinaryOp::Ge => map2(a, b, d, |x, y| (x >= y) as u8),
+        BinaryOp::And => map2(a, b, d, |x, y| ((x != z) & (y != z)) as u8),
+        BinaryOp::Or => map2(a, b, d, |x, y| ((x != z) | (y != z)) as u8),
         _ => unreachable!("{op:?} is not a predicate"),
     }
 }
 
-fn select<T: Copy>(c: &[i64], a: &[T], b: &[T], d: &mut [T]) {
+/// A value that can be chosen by a 0/1 mask with bit operations.
+///
+/// `if c { a } else { b }` over two loaded arrays makes LLVM load through a
+/// selected pointer, which does not vectorize; masking the bits does.
+trait Blend: Copy {
+    fn blend(c: u8, a: Self, b: Self) -> Self;
+}
+
+impl Blend for f32 {
+    #[inline(always)]
+    fn blend(c: u8, a: f32, b: f32) -> f32 {
+        let m = (c as u32).wrapping_neg();
+        f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+    }
+}
+
+impl Blend for f64 {
+    #[inline(always)]
+    fn blend(c: u8, a: f64, b: f64) -> f64 {
+        let m = (c as u64).wrapping_neg();
+        f64::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+    }
+}
+
+impl Blend for i64 {
+    #[inline(always)]
+    fn blend(c: u8, a: i64, b: i64) -> i64 {
+        let m = (c as i64).wrapping_neg();
+        (a & m) | (b & !m)
+    }
+}
+
+impl Blend for u8 {
+    #[inline(always)]
+    fn blend(c: u8, a: u8, b: u8) -> u8 {
+        let m = c.wrapping_neg();
+        (a & m) | (b & !m)
+    }
+}
+
+/// `a` where the mask (0 or 1) is set, else `b`.
+#[inline(always)]
+fn select<T: Blend>(c: &[u8], a: &[T], b: &[T], d: &mut [T]) {
     for (((o, &c), &x), &y) in d.iter_mut().zip(c).zip(a).zip(b) {
-        *o = if c != 0 { x } else { y };
+        *o = T::blend(c, x, y);
     }
 }
 
 /// Rounds an f32-register value to the precision of `dtype`.
+#[inline(always)]
 fn round_f32(x: f32, dtype: DType) -> f32 {
     match dtype {
         DType::F16 => f16::from_f32(x).to_f32(),
@@ -543,78 +686,60 @@ fn round_f32(x: f32, dtype: DType) -> f32 {
 }
 
 /// Wraps an i64-register value to the range of `dtype`.
+#[inline(always)]
 fn round_i64(x: i64, dtype: DType) -> i64 {
     match dtype {
         DType::I32 => x as i32 as i64,
         DType::U8 => x as u8 as i64,
-        DType::Bool => (x != 0) as i64,
         _ => x,
     }
 }
 
+/// Converts between register kinds, rounding to the target dtype: float to
+/// integer truncates, anything to Bool tests `!= 0` (NaN is true).
+#[inline(always)]
 fn cast(r: &mut Regs, src: Reg, to: DType, dst: Reg, len: usize) {
+    let (s, i) = (src.index, dst.index);
     match (src.kind, dst.kind) {
         (Kind::F32, Kind::F32) => {
-            let mut d = std::mem::take(&mut r.f32[dst.index]);
-            map(&r.f32[src.index][..len], &mut d[..len], |x| {
+            with_dst!(r.f32[i], |d| map(&r.f32[s][..len], &mut d[..len], |x| {
                 round_f32(x, to)
-            });
-            r.f32[dst.index] = d;
+            }))
         }
-        (Kind::F64, Kind::F32) => map(
-            &r.f64[src.index][..len],
-            &mut r.f32[dst.index][..len],
-            |x| round_f32(x as f32, to),
-        ),
-        (Kind::I64, Kind::F32) => map(
-            &r.i64[src.index][..len],
-            &mut r.f32[dst.index][..len],
-            |x| round_f32(x as f32, to),
-        ),
-        (Kind::F32, Kind::F64) => map(
-            &r.f32[src.index][..len],
-            &mut r.f64[dst.index][..len],
-            f64::from,
-        ),
+        (Kind::F64, Kind::F32) => map(&r.f64[s][..len], &mut r.f32[i][..len], |x| {
+            round_f32(x as f32, to)
+        }),
+        (Kind::I64, Kind::F32) => map(&r.i64[s][..len], &mut r.f32[i][..len], |x| {
+            round_f32(x as f32, to)
+        }),
+        (Kind::Mask, Kind::F32) => map(&r.mask[s][..len], &mut r.f32[i][..len], f32::from),
+        (Kind::F32, Kind::F64) => map(&r.f32[s][..len], &mut r.f64[i][..len], f64::from),
         (Kind::F64, Kind::F64) => {
-            let mut d = std::mem::take(&mut r.f64[dst.index]);
-            d[..len].copy_from_slice(&r.f64[src.index][..len]);
-            r.f64[dst.index] = d;
+            with_dst!(r.f64[i], |d| d[..len].copy_from_slice(&r.f64[s][..len]))
         }
-        (Kind::I64, Kind::F64) => map(
-            &r.i64[src.index][..len],
-            &mut r.f64[dst.index][..len],
-            |x| x as f64,
-        ),
-        // Float to Bool tests `!= 0` (NaN is true); to integers truncates.
-        (Kind::F32, Kind::I64) => map(
-            &r.f32[src.index][..len],
-            &mut r.i64[dst.index][..len],
-            |x| {
-                if to == DType::Bool {
-                    (x != 0.0) as i64
-                } else {
-                    round_i64(x as i64, to)
-                }
-            },
-        ),
-        (Kind::F64, Kind::I64) => map(
-            &r.f64[src.index][..len],
-            &mut r.i64[dst.index][..len],
-            |x| {
-                if to == DType::Bool {
-                    (x != 0.0) as i64
-                } else {
-                    round_i64(x as i64, to)
-                }
-            },
-        ),
+        (Kind::I64, Kind::F64) => map(&r.i64[s][..len], &mut r.f64[i][..len], |x| x as f64),
+        (Kind::Mask, Kind::F64) => map(&r.mask[s][..len], &mut r.f64[i][..len], f64::from),
+        (Kind::F32, Kind::I64) => map(&r.f32[s][..len], &mut r.i64[i][..len], |x| {
+            round_i64(x as i64, to)
+        }),
+        (Kind::F64, Kind::I64) => map(&r.f64[s][..len], &mut r.i64[i][..len], |x| {
+            round_i64(x as i64, to)
+        }),
         (Kind::I64, Kind::I64) => {
-            let mut d = std::mem::take(&mut r.i64[dst.index]);
-            map(&r.i64[src.index][..len], &mut d[..len], |x| {
+            with_dst!(r.i64[i], |d| map(&r.i64[s][..len], &mut d[..len], |x| {
                 round_i64(x, to)
-            });
-            r.i64[dst.index] = d;
+            }))
+        }
+        (Kind::Mask, Kind::I64) => map(&r.mask[s][..len], &mut r.i64[i][..len], i64::from),
+        (Kind::F32, Kind::Mask) => map(&r.f32[s][..len], &mut r.mask[i][..len], |x| {
+            (x != 0.0) as u8
+        }),
+        (Kind::F64, Kind::Mask) => map(&r.f64[s][..len], &mut r.mask[i][..len], |x| {
+            (x != 0.0) as u8
+        }),
+        (Kind::I64, Kind::Mask) => map(&r.i64[s][..len], &mut r.mask[i][..len], |x| (x != 0) as u8),
+        (Kind::Mask, Kind::Mask) => {
+            with_dst!(r.mask[i], |d| d[..len].copy_from_slice(&r.mask[s][..len]))
         }
     }
 }

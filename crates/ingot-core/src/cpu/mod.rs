@@ -12,6 +12,7 @@ mod fused;
 mod kernels;
 mod plan;
 mod pool;
+mod profile;
 mod view;
 
 use std::any::Any;
@@ -22,6 +23,7 @@ use crate::ir::{Graph, TensorType};
 use crate::{Error, HostData, Result};
 
 pub(crate) use pool::Pool;
+pub use profile::{KernelTime, take_profile};
 
 /// The CPU backend. Use it through [`crate::Device::cpu`].
 #[derive(Debug)]

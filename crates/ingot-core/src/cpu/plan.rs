@@ -71,6 +71,32 @@ pub(crate) enum Kernel {
     Rand(RandDist),
 }
 
+impl Kernel {
+    /// A short name for profiles.
+    pub fn label(&self) -> String {
+        match self {
+            Kernel::Fused(k) => format!("fused({})", k.instrs.len()),
+            Kernel::Copy => "copy".into(),
+            Kernel::Reduce { op, axes } => format!("{op:?}{axes:?}").to_lowercase(),
+            Kernel::ArgReduce { op, .. } => format!("{op:?}").to_lowercase(),
+            Kernel::MatMul => "matmul".into(),
+            Kernel::Conv2d(_) => "conv2d".into(),
+            Kernel::Conv2dBackwardInput(_) => "conv2d_backward_input".into(),
+            Kernel::Conv2dBackwardWeight(_) => "conv2d_backward_weight".into(),
+            Kernel::MaxPool2d(_) => "max_pool2d".into(),
+            Kernel::MaxPool2dBackward(_) => "max_pool2d_backward".into(),
+            Kernel::AvgPool2d(_) => "avg_pool2d".into(),
+            Kernel::AvgPool2dBackward(_) => "avg_pool2d_backward".into(),
+            Kernel::Softmax { log, .. } => if *log { "log_softmax" } else { "softmax" }.into(),
+            Kernel::Gather { .. } => "gather".into(),
+            Kernel::ScatterAdd { .. } => "scatter_add".into(),
+            Kernel::Concat { .. } => "concat".into(),
+            Kernel::Pad { .. } => "pad".into(),
+            Kernel::Rand(_) => "rand".into(),
+        }
+    }
+}
+
 /// One kernel run writing a new slot.
 #[derive(Clone, Debug)]
 pub(crate) struct Step {
@@ -122,6 +148,8 @@ enum Val {
 
 struct Planner<'g> {
     g: &'g Graph,
+    consumers: &'g [Vec<NodeId>],
+    is_output: &'g [bool],
     vals: Vec<Val>,
     steps: Vec<Step>,
     /// Element count of each slot's buffer.
@@ -145,6 +173,8 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
 
     let mut p = Planner {
         g,
+        consumers: &consumers,
+        is_output: &is_output,
         vals: Vec::with_capacity(n),
         steps: Vec::new(),
         slot_len: g.inputs.iter().map(TensorType::numel).collect(),
@@ -410,6 +440,23 @@ impl Planner<'_> {
         )))
     }
 
+    /// Whether node `i`'s only reader is a transpose of its last two axes
+    /// (and it is no output).
+    fn only_read_transposed(&self, i: NodeId) -> bool {
+        let r = self.g.nodes[i].ty.shape.len();
+        match self.consumers[i].as_slice() {
+            [c] if !self.is_output[i] => match &self.g.nodes[*c].op {
+                Op::Permute(perm) => perm.iter().enumerate().all(|(k, &p)| match k {
+                    _ if k + 2 < r => p == k,
+                    _ if k + 2 == r => p == r - 1,
+                    _ => p == r - 2,
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     fn plan_kernel(&mut self, i: NodeId) -> Result<Val> {
         let node = &self.g.nodes[i];
         let ty = node.ty.clone();
@@ -439,6 +486,30 @@ impl Planner<'_> {
                 op: *op,
                 axis: *axis,
             },
+            Op::MatMul if self.only_read_transposed(i) => {
+                // Only a transpose reads this product: compute (a b)^T = b^T a^T
+                // contiguously, so the transpose is the contiguous result.
+                let swap = |o: Operand| {
+                    let r = o.view.shape.len();
+                    let mut perm: Vec<usize> = (0..r).collect();
+                    perm.swap(r - 2, r - 1);
+                    let view = o.view.permute(&perm);
+                    (Operand { view, ..o }, perm)
+                };
+                let (bt, _) = swap(arg(self, 1)?);
+                let (at, perm) = swap(arg(self, 0)?);
+                let shape: Vec<usize> = perm.iter().map(|&p| ty.shape[p]).collect();
+                let out = self.emit(
+                    Kernel::MatMul,
+                    vec![bt, at],
+                    TensorType {
+                        shape,
+                        dtype: ty.dtype,
+                    },
+                );
+                let view = out.view.permute(&perm);
+                return Ok(Val::Slot(Operand { view, ..out }));
+            }
             Op::MatMul => Kernel::MatMul,
             Op::Conv2d(p) => Kernel::Conv2d(*p),
             Op::Conv2dBackwardInput(p) => Kernel::Conv2dBackwardInput(*p),
@@ -526,14 +597,10 @@ impl FusedBuilder {
             }
         }
         last_use[out] = usize::MAX;
-        let mut free: [Vec<usize>; 3] = Default::default();
-        let mut n_regs = [0usize; 3];
+        let mut free: [Vec<usize>; 4] = Default::default();
+        let mut n_regs = [0usize; 4];
         let mut phys: Vec<usize> = vec![0; self.kinds.len()];
-        let slot = |k: Kind| match k {
-            Kind::F32 => 0,
-            Kind::F64 => 1,
-            Kind::I64 => 2,
-        };
+        let slot = Kind::slot;
         let mut instrs = self.instrs;
         for (i, instr) in instrs.iter_mut().enumerate() {
             let srcs: Vec<Reg> = sources(instr);

@@ -191,8 +191,25 @@ impl View {
             f(self.offset, 0, len, 0);
             return;
         }
+        if rank == 1 {
+            f(
+                self.offset + start * self.strides[0],
+                self.strides[0],
+                len,
+                0,
+            );
+            return;
+        }
         let last = rank - 1;
-        let mut idx = vec![0usize; rank];
+        // The odometer lives on the stack for the ranks views have in practice.
+        let mut small = [0usize; 8];
+        let mut large = Vec::new();
+        let idx: &mut [usize] = if rank <= small.len() {
+            &mut small[..rank]
+        } else {
+            large.resize(rank, 0);
+            &mut large
+        };
         let mut rem = start;
         for a in (0..rank).rev() {
             idx[a] = rem % self.shape[a];

@@ -1,21 +1,26 @@
-//! 2-D convolution and its gradients by im2col + GEMM, per image and group.
+//! 2-D convolution and its gradients by im2col + GEMM, over blocks of images.
 //!
-//! For image `n` and group `g`, `cols` is the `(C/g * kh * kw) x (OH * OW)`
-//! matrix of input patches. Then
-//! - forward: `out[n, g] = w[g] @ cols`,
-//! - input gradient: `cols' = w[g]^T @ grad[n, g]`, scattered back (col2im),
-//! - weight gradient: `dw[g] += grad[n, g] @ cols^T`, summed over images.
+//! For a block of `B` images and group `g`, `cols` is the
+//! `(C/g * kh * kw) x (B * OH * OW)` matrix of input patches, image after
+//! image, and `G` the block's output (or output gradient) laid out as
+//! `(O/g) x (B * OH * OW)`. Then
+//! - forward: `G = w[g] @ cols`, scattered into the NCHW output,
+//! - input gradient: `cols' = w[g]^T @ G`, added back into the input (col2im),
+//! - weight gradient: `dw[g] += G @ cols^T`, summed over blocks.
 //!
-//! A 1x1 convolution with stride 1 and no padding uses the input as `cols`.
-//! Images run in parallel (each thread with its own `cols`), or, for fewer
-//! images than threads, each GEMM runs multi-threaded.
+//! Blocking images makes each GEMM wide enough (at least [`MIN_COLUMNS`]
+//! columns) to run near the machine's peak even for small feature maps;
+//! blocks run in parallel, each thread with its own scratch matrices.
 
 use rayon::prelude::*;
 
-use super::matmul::{Mat, gemm_into, parallelism};
+use super::matmul::{Mat, gemm_into};
 use super::{FloatKernel, KernelFloat};
 use crate::Result;
 use crate::ir::Conv2dParams;
+
+/// GEMMs get at least this many columns when the batch allows.
+const MIN_COLUMNS: usize = 512;
 
 /// Sizes of one convolution.
 #[derive(Clone, Copy)]
@@ -60,8 +65,15 @@ impl Geometry {
     fn ohw(&self) -> usize {
         self.oh * self.ow
     }
-    fn is_pointwise(&self, p: &Conv2dParams) -> bool {
-        self.kh == 1 && self.kw == 1 && p.stride == [1, 1] && p.padding == [0, 0]
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    /// Images per block: enough for [`MIN_COLUMNS`], but leaving every
+    /// thread at least one block.
+    fn block(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let wide = MIN_COLUMNS.div_ceil(self.ohw().max(1));
+        wide.min(self.n.div_ceil(threads)).max(1)
     }
 }
 
@@ -82,13 +94,21 @@ fn valid_range(out: usize, size: usize, stride: usize, pad: usize, off: usize) -
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
-/// Fills `cols` from the channels `x` (`cg x h x w`).
-fn im2col<T: KernelFloat>(x: &[T], g: &Geometry, p: &Conv2dParams, cols: &mut [T]) {
+/// Fills columns `col0..col0 + OH * OW` of `cols` (row stride `ld`) with the
+/// patches of one image's group channels `x` (`cg x h x w`).
+fn im2col<T: KernelFloat>(
+    x: &[T],
+    g: &Geometry,
+    p: &Conv2dParams,
+    cols: &mut [T],
+    ld: usize,
+    col0: usize,
+) {
     let ohw = g.ohw();
     for c in 0..g.cg() {
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &mut cols[((c * g.kh + i) * g.kw + j) * ohw..][..ohw];
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * ld + col0..][..ohw];
                 let (oy0, oy1) =
                     valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
                 let (ox0, ox1) =
@@ -96,17 +116,17 @@ fn im2col<T: KernelFloat>(x: &[T], g: &Geometry, p: &Conv2dParams, cols: &mut [T
                 row[..oy0 * g.ow].fill(T::zero());
                 row[oy1 * g.ow..].fill(T::zero());
                 for oy in oy0..oy1 {
-                    let iy = oy * p.stride[0] + i * p.dilation[0] - p.padding[0];
                     let dst = &mut row[oy * g.ow..][..g.ow];
                     dst[..ox0].fill(T::zero());
                     dst[ox1..].fill(T::zero());
                     if ox0 == ox1 {
                         continue;
                     }
+                    let iy = oy * p.stride[0] + i * p.dilation[0] - p.padding[0];
                     let src = &x[(c * g.h + iy) * g.w..][..g.w];
                     let base = ox0 * p.stride[1] + j * p.dilation[1] - p.padding[1];
                     if p.stride[1] == 1 {
-                        dst[ox0..ox1].copy_from_slice(&src[base..base + (ox1 - ox0)]);
+                        copy_short(&mut dst[ox0..ox1], &src[base..base + (ox1 - ox0)]);
                     } else {
                         for (k, d) in dst[ox0..ox1].iter_mut().enumerate() {
                             *d = src[base + k * p.stride[1]];
@@ -118,13 +138,37 @@ fn im2col<T: KernelFloat>(x: &[T], g: &Geometry, p: &Conv2dParams, cols: &mut [T
     }
 }
 
-/// Adds `cols` back into the channels `dx` (`cg x h x w`): the adjoint of im2col.
-fn col2im<T: KernelFloat>(cols: &[T], g: &Geometry, p: &Conv2dParams, dx: &mut [T]) {
+/// `dst.copy_from_slice(src)` for the short rows of small feature maps,
+/// where a call to `memcpy` costs more than the copy: whole 8-element
+/// blocks move as fixed-size arrays, the rest element by element.
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (dc, sc) in (&mut d).zip(&mut s) {
+        let block: [T; 8] = [sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7]];
+        dc.copy_from_slice(&block);
+    }
+    for (x, &y) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *x = y;
+    }
+}
+
+/// Adds columns `col0..col0 + OH * OW` of `cols` (row stride `ld`) back into
+/// one image's group channels `dx`: the adjoint of [`im2col`].
+fn col2im<T: KernelFloat>(
+    cols: &[T],
+    g: &Geometry,
+    p: &Conv2dParams,
+    dx: &mut [T],
+    ld: usize,
+    col0: usize,
+) {
     let ohw = g.ohw();
     for c in 0..g.cg() {
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &cols[((c * g.kh + i) * g.kw + j) * ohw..][..ohw];
+                let row = &cols[((c * g.kh + i) * g.kw + j) * ld + col0..][..ohw];
                 let (oy0, oy1) =
                     valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
                 let (ox0, ox1) =
@@ -137,8 +181,15 @@ fn col2im<T: KernelFloat>(cols: &[T], g: &Geometry, p: &Conv2dParams, dx: &mut [
                     let src = &row[oy * g.ow..][..g.ow];
                     let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
                     let base = ox0 * p.stride[1] + j * p.dilation[1] - p.padding[1];
-                    for (k, &s) in src[ox0..ox1].iter().enumerate() {
-                        dst[base + k * p.stride[1]] += s;
+                    if p.stride[1] == 1 {
+                        for (d, &s) in dst[base..base + (ox1 - ox0)].iter_mut().zip(&src[ox0..ox1])
+                        {
+                            *d += s;
+                        }
+                    } else {
+                        for (k, &s) in src[ox0..ox1].iter().enumerate() {
+                            dst[base + k * p.stride[1]] += s;
+                        }
                     }
                 }
             }
@@ -146,9 +197,51 @@ fn col2im<T: KernelFloat>(cols: &[T], g: &Geometry, p: &Conv2dParams, dx: &mut [
     }
 }
 
-/// Whether images run in parallel (else each GEMM does).
-fn per_image_parallel(n: usize) -> bool {
-    n >= rayon::current_num_threads()
+/// Fills `cols` (`K x (images * OH * OW)`) with group `gi`'s patches of
+/// images `first..first + images` of `x`.
+fn block_cols<T: KernelFloat>(
+    x: &[T],
+    g: &Geometry,
+    p: &Conv2dParams,
+    gi: usize,
+    first: usize,
+    images: usize,
+    cols: &mut Vec<T>,
+) {
+    let ld = images * g.ohw();
+    cols.resize(g.k() * ld, T::zero());
+    for b in 0..images {
+        let xs = &x[((first + b) * g.c + gi * g.cg()) * g.hw()..][..g.cg() * g.hw()];
+        im2col(xs, g, p, cols, ld, b * g.ohw());
+    }
+}
+
+/// Copies group `gi`'s channels of images `first..first + images` of an
+/// `N x O x OH*OW` tensor into `out` (`O/g x (images * OH * OW)`).
+fn block_rows<T: KernelFloat>(
+    y: &[T],
+    g: &Geometry,
+    gi: usize,
+    first: usize,
+    images: usize,
+    out: &mut Vec<T>,
+) {
+    let (og, ohw) = (g.og(), g.ohw());
+    let ld = images * ohw;
+    out.resize(og * ld, T::zero());
+    for b in 0..images {
+        for o in 0..og {
+            let src = &y[((first + b) * g.o + gi * og + o) * ohw..][..ohw];
+            out[o * ld + b * ohw..][..ohw].copy_from_slice(src);
+        }
+    }
+}
+
+/// Scratch matrices of one thread.
+#[derive(Default)]
+struct Scratch<T> {
+    cols: Vec<T>,
+    rows: Vec<T>,
 }
 
 pub(crate) struct Forward {
@@ -170,63 +263,51 @@ impl FloatKernel for Forward {
             [out_shape[2], out_shape[3]],
             self.p.groups,
         );
-        let (k, ohw, cg, og) = (g.k(), g.ohw(), g.cg(), g.og());
-        let pointwise = g.is_pointwise(&self.p);
-        let image = |n: usize, dst: &mut [T], cols: &mut Vec<T>, par| {
-            for gi in 0..g.groups {
-                let xs = &x[(n * g.c + gi * cg) * g.h * g.w..][..cg * g.h * g.w];
-                let rhs = if pointwise {
-                    Mat {
-                        data: xs,
-                        offset: 0,
-                        rs: ohw,
-                        cs: 1,
-                    }
-                } else {
-                    cols.resize(k * ohw, T::zero());
-                    im2col(xs, &g, &self.p, cols);
-                    Mat {
-                        data: cols.as_slice(),
-                        offset: 0,
-                        rs: ohw,
-                        cs: 1,
-                    }
-                };
-                let lhs = Mat {
-                    data: wt,
-                    offset: gi * og * k,
-                    rs: k,
-                    cs: 1,
-                };
-                gemm_into(
-                    og,
-                    ohw,
-                    k,
-                    &mut dst[gi * og * ohw..],
-                    ohw,
-                    lhs,
-                    rhs,
-                    false,
-                    par,
-                );
-            }
-        };
+        let (k, ohw, og) = (g.k(), g.ohw(), g.og());
         let per_image = g.o * ohw;
-        if per_image == 0 {
+        if per_image == 0 || g.n == 0 {
             return Ok(());
         }
-        if per_image_parallel(g.n) {
-            out.par_chunks_mut(per_image)
-                .enumerate()
-                .for_each_init(Vec::new, |cols, (n, dst)| {
-                    image(n, dst, cols, gemm::Parallelism::None)
-                });
-        } else {
-            let mut cols = Vec::new();
-            for (n, dst) in out.chunks_mut(per_image).enumerate() {
-                image(n, dst, &mut cols, parallelism(og * ohw * k));
-            }
-        }
+        let block = g.block();
+        out.par_chunks_mut(block * per_image)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (bi, dst)| {
+                let (first, images) = (bi * block, dst.len() / per_image);
+                let ld = images * ohw;
+                for gi in 0..g.groups {
+                    block_cols(x, &g, &self.p, gi, first, images, &mut s.cols);
+                    s.rows.resize(og * ld, T::zero());
+                    let lhs = Mat {
+                        data: wt,
+                        offset: gi * og * k,
+                        rs: k,
+                        cs: 1,
+                    };
+                    let rhs = Mat {
+                        data: s.cols.as_slice(),
+                        offset: 0,
+                        rs: ld,
+                        cs: 1,
+                    };
+                    gemm_into(
+                        og,
+                        ld,
+                        k,
+                        &mut s.rows,
+                        ld,
+                        lhs,
+                        rhs,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    for b in 0..images {
+                        for o in 0..og {
+                            dst[(b * g.o + gi * og + o) * ohw..][..ohw]
+                                .copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
+                        }
+                    }
+                }
+            });
         Ok(())
     }
 }
@@ -250,49 +331,50 @@ impl FloatKernel for BackwardInput {
             [shapes[0][2], shapes[0][3]],
             self.p.groups,
         );
-        let (k, ohw, cg, og) = (g.k(), g.ohw(), g.cg(), g.og());
-        let pointwise = g.is_pointwise(&self.p);
-        let image = |n: usize, dx: &mut [T], cols: &mut Vec<T>, par| {
-            for gi in 0..g.groups {
-                let lhs = Mat {
-                    data: wt,
-                    offset: gi * og * k,
-                    rs: 1,
-                    cs: k,
-                };
-                let rhs = Mat {
-                    data: grad,
-                    offset: (n * g.o + gi * og) * ohw,
-                    rs: ohw,
-                    cs: 1,
-                };
-                let dxg = &mut dx[gi * cg * g.h * g.w..][..cg * g.h * g.w];
-                if pointwise {
-                    gemm_into(k, ohw, og, dxg, ohw, lhs, rhs, false, par);
-                } else {
-                    cols.resize(k * ohw, T::zero());
-                    gemm_into(k, ohw, og, cols, ohw, lhs, rhs, false, par);
-                    dxg.fill(T::zero());
-                    col2im(cols, &g, &self.p, dxg);
-                }
-            }
-        };
-        let per_image = g.c * g.h * g.w;
-        if per_image == 0 {
+        let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+        let per_image = g.c * g.hw();
+        if per_image == 0 || g.n == 0 {
             return Ok(());
         }
-        if per_image_parallel(g.n) {
-            out.par_chunks_mut(per_image)
-                .enumerate()
-                .for_each_init(Vec::new, |cols, (n, dx)| {
-                    image(n, dx, cols, gemm::Parallelism::None)
-                });
-        } else {
-            let mut cols = Vec::new();
-            for (n, dx) in out.chunks_mut(per_image).enumerate() {
-                image(n, dx, &mut cols, parallelism(k * ohw * og));
-            }
-        }
+        let block = g.block();
+        out.par_chunks_mut(block * per_image)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (bi, dx)| {
+                let (first, images) = (bi * block, dx.len() / per_image);
+                let ld = images * ohw;
+                dx.fill(T::zero());
+                for gi in 0..g.groups {
+                    block_rows(grad, &g, gi, first, images, &mut s.rows);
+                    s.cols.resize(k * ld, T::zero());
+                    let lhs = Mat {
+                        data: wt,
+                        offset: gi * og * k,
+                        rs: 1,
+                        cs: k,
+                    };
+                    let rhs = Mat {
+                        data: s.rows.as_slice(),
+                        offset: 0,
+                        rs: ld,
+                        cs: 1,
+                    };
+                    gemm_into(
+                        k,
+                        ld,
+                        og,
+                        &mut s.cols,
+                        ld,
+                        lhs,
+                        rhs,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    for b in 0..images {
+                        let dxg = &mut dx[(b * g.c + gi * cg) * g.hw()..][..cg * g.hw()];
+                        col2im(&s.cols, &g, &self.p, dxg, ld, b * ohw);
+                    }
+                }
+            });
         Ok(())
     }
 }
@@ -316,64 +398,56 @@ impl FloatKernel for BackwardWeight {
             [shapes[0][2], shapes[0][3]],
             self.p.groups,
         );
-        let (k, ohw, cg, og) = (g.k(), g.ohw(), g.cg(), g.og());
-        let pointwise = g.is_pointwise(&self.p);
-        // Adds image n's contribution to `dw` (O x k).
-        let image = |n: usize, dw: &mut [T], cols: &mut Vec<T>, par| {
-            for gi in 0..g.groups {
-                let xs = &x[(n * g.c + gi * cg) * g.h * g.w..][..cg * g.h * g.w];
-                let rhs = if pointwise {
-                    Mat {
-                        data: xs,
-                        offset: 0,
-                        rs: 1,
-                        cs: ohw,
-                    }
-                } else {
-                    cols.resize(k * ohw, T::zero());
-                    im2col(xs, &g, &self.p, cols);
-                    Mat {
-                        data: cols.as_slice(),
-                        offset: 0,
-                        rs: 1,
-                        cs: ohw,
-                    }
-                };
-                let lhs = Mat {
-                    data: grad,
-                    offset: (n * g.o + gi * og) * ohw,
-                    rs: ohw,
-                    cs: 1,
-                };
-                gemm_into(og, k, ohw, &mut dw[gi * og * k..], k, lhs, rhs, true, par);
-            }
-        };
+        let (k, ohw, og) = (g.k(), g.ohw(), g.og());
         out.fill(T::zero());
-        if out.is_empty() {
+        if out.is_empty() || g.n == 0 || ohw == 0 {
             return Ok(());
         }
-        if per_image_parallel(g.n) {
-            let threads = rayon::current_num_threads();
-            let per = g.n.div_ceil(threads);
-            let partials: Vec<Vec<T>> = (0..threads)
-                .into_par_iter()
-                .map(|t| {
-                    let mut dw = vec![T::zero(); out.len()];
-                    let mut cols = Vec::new();
-                    for n in (t * per)..((t + 1) * per).min(g.n) {
-                        image(n, &mut dw, &mut cols, gemm::Parallelism::None);
+        let block = g.block();
+        let blocks = g.n.div_ceil(block);
+        // Each block adds G @ cols^T into its thread's partial sum.
+        let partials = (0..blocks)
+            .into_par_iter()
+            .fold(
+                || (vec![T::zero(); out.len()], Scratch::default()),
+                |(mut dw, mut s), bi| {
+                    let first = bi * block;
+                    let images = block.min(g.n - first);
+                    let ld = images * ohw;
+                    for gi in 0..g.groups {
+                        block_cols(x, &g, &self.p, gi, first, images, &mut s.cols);
+                        block_rows(grad, &g, gi, first, images, &mut s.rows);
+                        let lhs = Mat {
+                            data: s.rows.as_slice(),
+                            offset: 0,
+                            rs: ld,
+                            cs: 1,
+                        };
+                        let rhs = Mat {
+                            data: s.cols.as_slice(),
+                            offset: 0,
+                            rs: 1,
+                            cs: ld,
+                        };
+                        gemm_into(
+                            og,
+                            k,
+                            ld,
+                            &mut dw[gi * og * k..],
+                            k,
+                            lhs,
+                            rhs,
+                            true,
+                            gemm::Parallelism::None,
+                        );
                     }
-                    dw
-                })
-                .collect();
-            for part in partials {
-                out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
-            }
-        } else {
-            let mut cols = Vec::new();
-            for n in 0..g.n {
-                image(n, out, &mut cols, parallelism(og * k * ohw));
-            }
+                    (dw, s)
+                },
+            )
+            .map(|(dw, _)| dw)
+            .collect::<Vec<_>>();
+        for part in partials {
+            out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
         }
         Ok(())
     }

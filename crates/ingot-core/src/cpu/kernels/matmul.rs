@@ -109,16 +109,6 @@ pub(crate) fn gemm_into<T: GemmScalar>(
     }
 }
 
-/// The parallelism for one product of `work` multiply-adds.
-pub(crate) fn parallelism(work: usize) -> gemm::Parallelism {
-    let threads = rayon::current_num_threads();
-    if work >= 1 << 15 && threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    }
-}
-
 /// Below this many multiply-adds per matrix, batches run in parallel rather
 /// than each product.
 const SMALL_GEMM: usize = 1 << 18;
@@ -238,13 +228,15 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
     }
 }
 
-/// One product, its rows split evenly over the threads, each block a
-/// single-threaded GEMM (cheaper to synchronize than a parallel GEMM at the
-/// sizes of a training step).
+/// One product split evenly over the threads, each block a single-threaded
+/// GEMM (cheaper to synchronize than a parallel GEMM at the sizes of a
+/// training step). Each thread packs its share of one operand and all of
+/// the other, so the split runs along the larger operand: rows of the
+/// output when `lhs` is the larger, columns otherwise.
 fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
     let threads = rayon::current_num_threads();
     let work = d.m * d.n * d.k;
-    if threads < 2 || work < 1 << 15 || d.m < 2 * threads {
+    if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
         gemm_into(
             d.m,
             d.n,
@@ -256,6 +248,10 @@ fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'
             false,
             gemm::Parallelism::None,
         );
+        return;
+    }
+    if d.n > d.m && d.n >= 2 * threads {
+        split_cols(d, dst, lhs, rhs, threads);
         return;
     }
     let rows = d.m.div_ceil(threads);
@@ -279,6 +275,73 @@ fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'
                 gemm::Parallelism::None,
             );
         });
+}
+
+/// A pointer the column tasks of [`split_cols`] share.
+#[derive(Clone, Copy)]
+struct SharedOut<T>(*mut T);
+
+// SAFETY: the tasks that receive a `SharedOut` write disjoint elements
+// (see `split_cols`), and `T` itself is `Send`.
+unsafe impl<T: Send> Send for SharedOut<T> {}
+// SAFETY: as above; the pointer is only read to compute addresses.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+/// The output's columns split over `threads` tasks.
+fn split_cols<T: GemmScalar>(
+    d: Dims,
+    dst: &mut [T],
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    threads: usize,
+) {
+    assert!(
+        lhs.fits(d.m, d.k) && rhs.fits(d.k, d.n),
+        "gemm operands exceed their buffers"
+    );
+    assert!(d.m * d.n <= dst.len(), "gemm output exceeds its buffer");
+    let cols = d.n.div_ceil(threads);
+    let out = SharedOut(dst.as_mut_ptr());
+    (0..threads).into_par_iter().for_each(|c| {
+        let (n0, n1) = (c * cols, ((c + 1) * cols).min(d.n));
+        if n0 >= n1 {
+            return;
+        }
+        // SAFETY: this task writes columns n0..n1 of the m x n row-major
+        // block at `out`, which lies inside `dst` (asserted above); the other
+        // tasks write other columns, and `dst` stays mutably borrowed until
+        // all tasks end. The operands are only read and fit their buffers
+        // (asserted above), the column offset n0 staying inside `rhs`.
+        unsafe {
+            gemm::gemm(
+                d.m,
+                n1 - n0,
+                d.k,
+                out.get().add(n0),
+                1,
+                d.n as isize,
+                false,
+                lhs.data.as_ptr().add(lhs.offset),
+                lhs.cs as isize,
+                lhs.rs as isize,
+                rhs.data.as_ptr().add(rhs.offset + n0 * rhs.cs),
+                rhs.cs as isize,
+                rhs.rs as isize,
+                T::ONE,
+                T::ONE,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    });
 }
 
 fn int_matmul(a: Arg<'_>, b: Arg<'_>, d: Dims, out: &mut HostData) {

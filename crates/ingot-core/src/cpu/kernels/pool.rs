@@ -1,5 +1,12 @@
 //! 2-D max and average pooling and their gradients, one (image, channel)
 //! plane per task.
+//!
+//! Each output row is computed whole: for every tap `(ky, kx)` of the window,
+//! in row-major order, the loop runs over the row's outputs, so the work is a
+//! few long loops instead of one short loop per window. Visiting taps in
+//! window order keeps PyTorch's choice of the first maximum.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -7,37 +14,13 @@ use super::{FloatKernel, KernelFloat};
 use crate::Result;
 use crate::ir::Pool2dParams;
 
-/// One plane's window geometry.
+/// One plane's geometry.
 #[derive(Clone, Copy)]
 struct Planes {
     h: usize,
     w: usize,
     oh: usize,
     ow: usize,
-}
-
-impl Planes {
-    /// The input rows and columns of window `(oy, ox)`, clipped to the
-    /// input, and the window's size including padding.
-    fn window(
-        &self,
-        p: &Pool2dParams,
-        oy: usize,
-        ox: usize,
-    ) -> (std::ops::Range<usize>, std::ops::Range<usize>, usize) {
-        let span = |o: usize, axis: usize, size: usize| {
-            let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
-            let end = (start + p.kernel[axis] as isize).min((size + p.padding[axis]) as isize);
-            let padded = (end - start) as usize;
-            (
-                start.max(0) as usize..end.min(size as isize).max(0) as usize,
-                padded,
-            )
-        };
-        let (rows, ph) = span(oy, 0, self.h);
-        let (cols, pw) = span(ox, 1, self.w);
-        (rows, cols, ph * pw)
-    }
 }
 
 fn planes(input: &[usize], output: &[usize]) -> Planes {
@@ -49,26 +32,93 @@ fn planes(input: &[usize], output: &[usize]) -> Planes {
     }
 }
 
-/// Index (in the plane) of the window's first maximum; NaN wins.
-fn argmax<T: KernelFloat>(
+/// The outputs `o` of one axis whose tap `k` reads an input inside
+/// `0..size`: `o * stride + k - pad` in range.
+fn tap_range(out: usize, size: usize, stride: usize, pad: usize, k: usize) -> Range<usize> {
+    let lo = if k >= pad {
+        0
+    } else {
+        (pad - k).div_ceil(stride)
+    };
+    let hi = if pad + size > k {
+        (pad + size - k).div_ceil(stride)
+    } else {
+        0
+    };
+    lo.min(out)..hi.min(out).max(lo.min(out))
+}
+
+/// Input index of tap `k` for output `o` (valid inside `tap_range`).
+fn input_of(o: usize, stride: usize, pad: usize, k: usize) -> usize {
+    o * stride + k - pad
+}
+
+/// For output row `oy`, calls `f(input_row, k_x, outputs, stride)` for every
+/// tap in window order, with the range of outputs the tap is valid for.
+fn for_each_tap(
+    g: &Planes,
+    p: &Pool2dParams,
+    oy: usize,
+    mut f: impl FnMut(usize, usize, Range<usize>),
+) {
+    for ky in 0..p.kernel[0] {
+        let oy_valid = tap_range(g.oh, g.h, p.stride[0], p.padding[0], ky);
+        if !oy_valid.contains(&oy) {
+            continue;
+        }
+        let iy = input_of(oy, p.stride[0], p.padding[0], ky);
+        for kx in 0..p.kernel[1] {
+            f(iy, kx, tap_range(g.ow, g.w, p.stride[1], p.padding[1], kx));
+        }
+    }
+}
+
+/// The maximum of every window of output row `oy` (NaN propagates).
+fn row_max<T: KernelFloat>(x: &[T], g: &Planes, p: &Pool2dParams, oy: usize, best: &mut [T]) {
+    best.fill(T::neg_infinity());
+    for_each_tap(g, p, oy, |iy, kx, valid| {
+        let row = &x[iy * g.w..(iy + 1) * g.w];
+        let start = input_of(valid.start, p.stride[1], p.padding[1], kx);
+        let taps = row[start..].iter().step_by(p.stride[1]);
+        for (b, &v) in best[valid].iter_mut().zip(taps) {
+            // Branch-free select: greater, or NaN, replaces.
+            *b = if (v > *b) | v.is_nan() { v } else { *b };
+        }
+    });
+}
+
+/// Input index of the first maximum of window `(oy, ox)` (a NaN, once
+/// met, wins); `None` for a window entirely in the padding.
+#[inline]
+fn window_argmax<T: KernelFloat>(
     x: &[T],
     g: &Planes,
     p: &Pool2dParams,
     oy: usize,
     ox: usize,
 ) -> Option<usize> {
-    let (rows, cols, _) = g.window(p, oy, ox);
-    let mut best: Option<(usize, T)> = None;
-    for iy in rows {
-        for ix in cols.clone() {
-            let v = x[iy * g.w + ix];
-            match best {
-                Some((_, b)) if !(v > b || v.is_nan()) || b.is_nan() => {}
-                _ => best = Some((iy * g.w + ix, v)),
-            }
+    let clip = |o: usize, axis: usize, size: usize| {
+        let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
+        let end = (start + p.kernel[axis] as isize).min(size as isize);
+        (start.max(0) as usize, end.max(0) as usize)
+    };
+    let (y0, y1) = clip(oy, 0, g.h);
+    let (x0, x1) = clip(ox, 1, g.w);
+    if y0 >= y1 || x0 >= x1 {
+        return None;
+    }
+    let mut at = y0 * g.w + x0;
+    let mut best = x[at];
+    for iy in y0..y1 {
+        let row = &x[iy * g.w..(iy + 1) * g.w];
+        for (ix, &v) in row.iter().enumerate().take(x1).skip(x0) {
+            // Branch-free: the comparison is data-dependent and unpredictable.
+            let take = (v > best) | (v.is_nan() & !best.is_nan());
+            best = if take { v } else { best };
+            at = if take { iy * g.w + ix } else { at };
         }
     }
-    best.map(|(i, _)| i)
+    Some(at)
 }
 
 pub(crate) struct MaxForward {
@@ -92,11 +142,8 @@ impl FloatKernel for MaxForward {
             .enumerate()
             .for_each(|(pl, dst)| {
                 let x = &args[0][pl * plane_in..][..plane_in];
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        dst[oy * g.ow + ox] =
-                            argmax(x, &g, &self.p, oy, ox).map_or(T::neg_infinity(), |i| x[i]);
-                    }
+                for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
+                    row_max(x, &g, &self.p, oy, row);
                 }
             });
         Ok(())
@@ -129,13 +176,32 @@ impl FloatKernel for MaxBackward {
                 let gs = &grad[pl * plane_out..][..plane_out];
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
-                        if let Some(i) = argmax(xs, &g, &self.p, oy, ox) {
+                        if let Some(i) = window_argmax(xs, &g, &self.p, oy, ox) {
                             dx[i] += gs[oy * g.ow + ox];
                         }
                     }
                 }
             });
         Ok(())
+    }
+}
+
+/// Divisors of output row `oy`'s windows: their full size (padding
+/// included) or the number of real inputs.
+fn divisors<T: KernelFloat>(g: &Planes, p: &Pool2dParams, oy: usize, out: &mut [T]) {
+    let span = |o: usize, axis: usize, size: usize| {
+        let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
+        let end = (start + p.kernel[axis] as isize).min((size + p.padding[axis]) as isize);
+        let clipped = end.min(size as isize) - start.max(0);
+        if p.count_include_pad {
+            (end - start) as usize
+        } else {
+            clipped.max(0) as usize
+        }
+    };
+    let rows = span(oy, 0, g.h);
+    for (ox, d) in out.iter_mut().enumerate() {
+        *d = T::from((rows * span(ox, 1, g.w)).max(1)).unwrap_or_else(T::one);
     }
 }
 
@@ -156,29 +222,26 @@ impl FloatKernel for AvgForward {
         if plane_out == 0 {
             return Ok(());
         }
-        out.par_chunks_mut(plane_out)
-            .enumerate()
-            .for_each(|(pl, dst)| {
+        let p = &self.p;
+        out.par_chunks_mut(plane_out).enumerate().for_each_init(
+            || vec![T::zero(); g.ow],
+            |div, (pl, dst)| {
                 let x = &args[0][pl * plane_in..][..plane_in];
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let (rows, cols, padded) = g.window(&self.p, oy, ox);
-                        let count = if self.p.count_include_pad {
-                            padded
-                        } else {
-                            rows.len() * cols.len()
-                        };
-                        let mut sum = T::zero();
-                        for iy in rows {
-                            sum += x[iy * g.w + cols.start..iy * g.w + cols.end]
-                                .iter()
-                                .copied()
-                                .sum::<T>();
+                for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
+                    row.fill(T::zero());
+                    for_each_tap(&g, p, oy, |iy, kx, valid| {
+                        let input = &x[iy * g.w..(iy + 1) * g.w];
+                        for ox in valid {
+                            row[ox] += input[input_of(ox, p.stride[1], p.padding[1], kx)];
                         }
-                        dst[oy * g.ow + ox] = sum / T::from(count.max(1)).unwrap_or_else(T::one);
-                    }
+                    });
+                    divisors(&g, p, oy, div);
+                    row.iter_mut()
+                        .zip(div.iter())
+                        .for_each(|(v, &d)| *v = *v / d);
                 }
-            });
+            },
+        );
         Ok(())
     }
 }
@@ -200,29 +263,44 @@ impl FloatKernel for AvgBackward {
         if plane_in == 0 {
             return Ok(());
         }
-        out.par_chunks_mut(plane_in)
-            .enumerate()
-            .for_each(|(pl, dx)| {
+        let p = &self.p;
+        out.par_chunks_mut(plane_in).enumerate().for_each_init(
+            || (vec![T::zero(); g.ow], vec![T::zero(); g.ow]),
+            |(div, share), (pl, dx)| {
                 dx.fill(T::zero());
                 let gs = &args[0][pl * plane_out..][..plane_out];
                 for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let (rows, cols, padded) = g.window(&self.p, oy, ox);
-                        let count = if self.p.count_include_pad {
-                            padded
-                        } else {
-                            rows.len() * cols.len()
-                        };
-                        let share =
-                            gs[oy * g.ow + ox] / T::from(count.max(1)).unwrap_or_else(T::one);
-                        for iy in rows {
-                            for v in &mut dx[iy * g.w + cols.start..iy * g.w + cols.end] {
-                                *v += share;
-                            }
-                        }
+                    divisors(&g, p, oy, div);
+                    for ((s, &gv), &d) in share
+                        .iter_mut()
+                        .zip(&gs[oy * g.ow..(oy + 1) * g.ow])
+                        .zip(div.iter())
+                    {
+                        *s = gv / d;
                     }
+                    for_each_tap(&g, p, oy, |iy, kx, valid| {
+                        let row = &mut dx[iy * g.w..(iy + 1) * g.w];
+                        for ox in valid {
+                            row[input_of(ox, p.stride[1], p.padding[1], kx)] += share[ox];
+                        }
+                    });
                 }
-            });
+            },
+        );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_skip_the_padding() {
+        // 4 inputs, stride 1, pad 1, tap 0 reads input o - 1: outputs 1..4.
+        assert_eq!(tap_range(4, 4, 1, 1, 0), 1..4);
+        assert_eq!(tap_range(4, 4, 1, 1, 2), 0..3);
+        assert_eq!(tap_range(3, 5, 2, 1, 0), 1..3);
+        assert_eq!(tap_range(2, 1, 1, 3, 0), 2..2);
     }
 }

@@ -1,0 +1,46 @@
+"""PyTorch side of `cargo bench -p ingot-nn --bench train_step`: one training
+step (forward, cross-entropy, backward, Adam) of the same models, timed the
+same way (warm-up, then the median). Prints `name seconds` lines."""
+
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads())
+
+
+def median_time(f, reps, warmup=5):
+    for _ in range(warmup):
+        f()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def step_time(model, x, y, reps):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    return median_time(step, reps)
+
+
+mlp = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+print("mlp_step", step_time(mlp, torch.rand(128, 784), torch.randint(0, 10, (128,)), 200))
+lenet = nn.Sequential(
+    nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(800, 10))
+print("cnn_step", step_time(lenet, torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,)), 50))
