@@ -23,6 +23,7 @@
 //! and, as they land, the data and training crates and the GPU backends.
 
 pub use ingot_core::*;
+pub use ingot_data as data;
 pub use ingot_nn as nn;
 pub use ingot_nn::optim;
 
