@@ -107,7 +107,7 @@ impl Tensor {
         }
         // The loss itself is not needed by its gradients; have the next
         // evaluation (typically the optimizer step) compute it too.
-        crate::eval::defer(self);
+        crate::defer(self);
         Ok(())
     }
 }

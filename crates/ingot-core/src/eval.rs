@@ -53,8 +53,21 @@ pub fn eval(tensors: &[&Tensor]) -> Result<()> {
 static DEFERRED: Mutex<Vec<Weak<TensorNode>>> = Mutex::new(Vec::new());
 
 /// Asks for `t` to be computed by the next evaluation on its device (if it
-/// is still held and pending by then), without evaluating now.
-pub(crate) fn defer(t: &Tensor) {
+/// is still held and pending by then), without evaluating now. Training
+/// loops use it for values they read after the optimizer step (the loss,
+/// predictions for metrics), so the step's one graph computes them.
+///
+/// ```
+/// use ingot::{DType, Device, Tensor};
+/// let x = Tensor::ones(&[3], DType::F32, &Device::cpu())?;
+/// let total = x.sum_all()?;
+/// ingot::defer(&total);
+/// let other = x.exp()?;
+/// ingot::eval(&[&other])?; // computes `total` in the same run
+/// assert!(total.is_evaluated());
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn defer(t: &Tensor) {
     let mut d = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
     d.retain(|w| w.strong_count() > 0);
     d.push(Arc::downgrade(&t.0));

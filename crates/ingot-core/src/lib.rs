@@ -36,7 +36,7 @@ mod tensor;
 pub use device::{DEFAULT_COMPILE_CACHE_CAPACITY, Device, Stats, stats};
 pub use dtype::{DType, Element, HostData};
 pub use error::{Error, Result};
-pub use eval::eval;
+pub use eval::{defer, eval};
 pub use grad_mode::{is_eager, is_grad_enabled, no_grad, set_eager};
 pub use rng::manual_seed;
 pub use tensor::Tensor;

@@ -26,6 +26,7 @@ pub use ingot_core::*;
 pub use ingot_data as data;
 pub use ingot_nn as nn;
 pub use ingot_nn::optim;
+pub use ingot_train as train;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]
