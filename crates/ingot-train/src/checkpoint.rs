@@ -137,7 +137,7 @@ impl Checkpoint {
     ///
     /// ```
     /// let err = ingot::train::Checkpoint::load("/nonexistent/ckpt", &ingot::Device::cpu()).unwrap_err();
-    /// assert!(err.to_string().contains("nonexistent"));
+    /// assert_eq!(err.to_string(), "/nonexistent/ckpt: no checkpoint here: no such directory (or .safetensors file)");
     /// ```
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
         let path = path.as_ref();
@@ -148,7 +148,19 @@ impl Checkpoint {
             return Ok(Checkpoint::new(StateDict::load_safetensors(path, device)?));
         }
         let dir = Checkpoint::dir_of(path);
+        if !dir.is_dir() {
+            return Err(bad(
+                &dir,
+                "no checkpoint here: no such directory (or .safetensors file)",
+            ));
+        }
         let state_path = dir.join(STATE);
+        if !state_path.is_file() {
+            return Err(bad(
+                &dir,
+                format!("not a checkpoint directory: it has no {STATE}"),
+            ));
+        }
         let text = std::fs::read(&state_path).map_err(|source| Error::Io {
             path: state_path.clone(),
             source,

@@ -39,5 +39,5 @@ pub use progress::ProgressMode;
 pub use run_log::EpochRecord;
 pub use trainer::{
     Callback, Control, EarlyStopping, Evaluation, Goal, Monitor, SchedulerStep, StepInfo, Trainer,
-    TrainerConfig,
+    TrainerConfig, evaluate,
 };

@@ -199,6 +199,46 @@ pub struct Evaluation {
     pub confusion_matrix: Option<Vec<Vec<u64>>>,
 }
 
+/// Loss and metrics of `model` (in eval mode, without gradients) over
+/// `loader`, without a trainer or an optimizer; the model is left in eval
+/// mode.
+///
+/// ```
+/// use ingot::data::{DataLoader, Mnist};
+/// use ingot::nn::{self, CrossEntropyLoss};
+/// use ingot::train::{Task, evaluate};
+/// let dev = ingot::Device::cpu();
+/// let model = nn::Sequential::new().add(nn::Flatten::new()).add(nn::Linear::new(784, 10, &dev)?);
+/// let test = DataLoader::new(Mnist::embedded(false)?, 250);
+/// let task = Task::Classification { classes: 10, top_k: 1 };
+/// let e = evaluate(&model, &CrossEntropyLoss::default(), task, &test)?;
+/// assert!(e.metrics["accuracy"] < 0.5); // an untrained model
+/// assert_eq!(e.confusion_matrix.unwrap().len(), 10);
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn evaluate<V: Dataset<Item = Sample> + 'static>(
+    model: &dyn Module,
+    loss: &dyn Loss,
+    task: Task,
+    loader: &DataLoader<V>,
+) -> Result<Evaluation> {
+    model.eval();
+    let mut metrics = Metrics::new(task);
+    no_grad(|| {
+        for batch in loader.iter() {
+            let (x, y) = batch?;
+            let output = model.forward(&x)?;
+            let batch_loss = loss.forward(&output, &y)?;
+            metrics.update(&BatchStats::new(task, &output, &y, &batch_loss)?)?;
+        }
+        Ok::<(), Error>(())
+    })?;
+    Ok(Evaluation {
+        metrics: metrics.summary(),
+        confusion_matrix: metrics.confusion_matrix(),
+    })
+}
+
 /// Counters that a checkpoint restores.
 #[derive(Clone, Debug, Default)]
 struct Progressed {
@@ -509,26 +549,12 @@ impl<'a> Trainer<'a> {
     }
 
     /// Loss and metrics of the model (in eval mode, without gradients) over
-    /// a loader; the model is left in eval mode.
+    /// a loader; the model is left in eval mode. See [`evaluate`].
     pub fn evaluate<V: Dataset<Item = Sample> + 'static>(
         &self,
         loader: &DataLoader<V>,
     ) -> Result<Evaluation> {
-        self.model.eval();
-        let mut metrics = Metrics::new(self.config.task);
-        no_grad(|| {
-            for batch in loader.iter() {
-                let (x, y) = batch?;
-                let output = self.model.forward(&x)?;
-                let loss = self.loss.forward(&output, &y)?;
-                metrics.update(&BatchStats::new(self.config.task, &output, &y, &loss)?)?;
-            }
-            Ok::<(), Error>(())
-        })?;
-        Ok(Evaluation {
-            metrics: metrics.summary(),
-            confusion_matrix: metrics.confusion_matrix(),
-        })
+        evaluate(self.model, self.loss, self.config.task, loader)
     }
 
     /// The model's outputs (eval mode, no gradients) for every batch of

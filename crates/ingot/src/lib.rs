@@ -20,8 +20,14 @@
 //!
 //! This crate is the facade: it re-exports `ingot-core` (tensors, autograd,
 //! the CPU backend) at the top level, `ingot-nn` as [`nn`] and [`optim`],
-//! and, as they land, the data and training crates and the GPU backends.
+//! `ingot-data` as [`data`] and `ingot-train` as [`train`]; it adds
+//! [`device`] (a device by name) and the standard [`models`] of the `ingot`
+//! command-line program, which this package also builds.
 
+mod device_spec;
+pub mod models;
+
+pub use device_spec::device;
 pub use ingot_core::*;
 pub use ingot_data as data;
 pub use ingot_nn as nn;

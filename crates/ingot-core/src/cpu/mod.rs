@@ -25,6 +25,16 @@ use crate::{Error, HostData, Result};
 pub(crate) use pool::Pool;
 pub use profile::{KernelTime, take_profile};
 
+/// How many threads the CPU backend spreads large kernels over (rayon's
+/// pool: the number of cores, or `RAYON_NUM_THREADS`).
+///
+/// ```
+/// assert!(ingot::cpu::num_threads() >= 1);
+/// ```
+pub fn num_threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
 /// The CPU backend. Use it through [`crate::Device::cpu`].
 #[derive(Debug)]
 pub struct CpuBackend {

@@ -1,0 +1,85 @@
+//! [`device`]: a device from its name (`"cpu"`, `"metal:0"`, `"cuda"`), the
+//! parser behind the command line's `--device`.
+
+use ingot_core::{Device, Error, Result};
+
+/// The backends this build knows by name, for error messages.
+const KNOWN: &str = "cpu, metal[:N], cuda[:N]";
+
+/// A device from its name: `cpu`, `metal`, `metal:N`, `cuda`, `cuda:N`
+/// (case-insensitive; no index means 0).
+///
+/// Every backend compiled into this build is reachable here; asking for one
+/// that is not (Metal off macOS or without the facade feature `metal`, CUDA
+/// without feature `cuda`) is an error that says what is missing.
+///
+/// ```
+/// let cpu = ingot::device("cpu")?;
+/// assert_eq!(cpu, ingot::Device::cpu());
+/// assert!(ingot::device("tpu").unwrap_err().to_string().contains("unknown device"));
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn device(spec: &str) -> Result<Device> {
+    let lower = spec.trim().to_ascii_lowercase();
+    let (name, index) = match lower.split_once(':') {
+        Some((name, index)) => {
+            let index = index.parse::<usize>().map_err(|_| Error::InvalidArgument {
+                op: "device",
+                msg: format!("{spec:?}: the index after ':' must be a number (e.g. metal:0)"),
+            })?;
+            (name, index)
+        }
+        None => (lower.as_str(), 0),
+    };
+    match name {
+        "cpu" if index == 0 => Ok(Device::cpu()),
+        "cpu" => Err(Error::InvalidArgument {
+            op: "device",
+            msg: format!("{spec:?}: there is one CPU device, cpu:0"),
+        }),
+        "metal" | "mps" => Err(Error::Backend {
+            backend: "metal".into(),
+            msg: format!(
+                "device {spec:?} is not available: this build has no Metal backend \
+                 (it runs only on macOS with the facade feature `metal`)"
+            ),
+        }),
+        "cuda" => Err(Error::Backend {
+            backend: "cuda".into(),
+            msg: format!(
+                "device {spec:?} is not available: this build has no CUDA backend \
+                 (build with the facade feature `cuda`)"
+            ),
+        }),
+        _ => Err(Error::InvalidArgument {
+            op: "device",
+            msg: format!("unknown device {spec:?}; known devices: {KNOWN}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_in_any_case_and_with_index() {
+        assert_eq!(device("CPU").unwrap(), Device::cpu());
+        assert_eq!(device(" cpu:0 ").unwrap(), Device::cpu());
+    }
+
+    #[test]
+    fn rejects_bad_indices_and_absent_backends() {
+        assert!(device("cpu:1").unwrap_err().to_string().contains("one CPU"));
+        assert!(
+            device("metal:x")
+                .unwrap_err()
+                .to_string()
+                .contains("number")
+        );
+        let metal = device("metal:0").unwrap_err().to_string();
+        assert!(metal.contains("Metal backend"), "{metal}");
+        let cuda = device("cuda").unwrap_err().to_string();
+        assert!(cuda.contains("CUDA backend"), "{cuda}");
+    }
+}
