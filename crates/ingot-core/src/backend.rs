@@ -54,4 +54,7 @@ pub trait Backend: Send + Sync + Debug {
     fn memory(&self) -> MemoryStats;
     /// Releases cached free memory back to the system.
     fn empty_cache(&self);
+    /// `self` as `Any`, so a backend crate can reach its own type (and its
+    /// own counters) behind a [`crate::Device`].
+    fn as_any(&self) -> &dyn Any;
 }

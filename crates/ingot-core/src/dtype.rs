@@ -266,6 +266,27 @@ impl HostData {
         T::from_host(self)
     }
 
+    /// The same values as `dtype`, converted on the host (float to
+    /// integer saturates like Rust's `as`).
+    ///
+    /// ```
+    /// use ingot::{DType, HostData};
+    /// let h = HostData::from(vec![0.1f64]).converted(DType::F32);
+    /// assert_eq!(h, HostData::from(vec![0.1f32]));
+    /// ```
+    pub fn converted(self, dtype: DType) -> HostData {
+        match dtype {
+            DType::F64 => HostData::F64(self.into_vec()),
+            DType::F32 => HostData::F32(self.into_vec()),
+            DType::F16 => HostData::F16(self.into_vec()),
+            DType::BF16 => HostData::BF16(self.into_vec()),
+            DType::I64 => HostData::I64(self.into_vec()),
+            DType::I32 => HostData::I32(self.into_vec()),
+            DType::U8 => HostData::U8(self.into_vec()),
+            DType::Bool => HostData::Bool(self.into_vec()),
+        }
+    }
+
     /// The element at `i` as `f64` (`None` past the end).
     ///
     /// ```

@@ -48,6 +48,9 @@ impl Backend for HostOnly {
         MemoryStats::default()
     }
     fn empty_cache(&self) {}
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 fn f32s(shape: &[usize]) -> Tensor {

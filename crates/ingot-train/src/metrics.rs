@@ -159,7 +159,7 @@ impl Metrics {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn update(&mut self, stats: &BatchStats) -> Result<()> {
-        let loss = stats.loss.to_dtype(DType::F64)?.item::<f64>()?;
+        let loss = stats.loss.item::<f64>()?;
         self.loss_sum += loss * stats.size as f64;
         self.samples += stats.size;
         if let (Some((pred, target, hits)), Task::Classification { classes, .. }) =
@@ -180,10 +180,7 @@ impl Metrics {
             }
         }
         if let Some((pred, target)) = &stats.values {
-            let (p, t) = (
-                pred.to_dtype(DType::F64)?.to_vec::<f64>()?,
-                target.to_dtype(DType::F64)?.to_vec::<f64>()?,
-            );
+            let (p, t) = (pred.to_vec::<f64>()?, target.to_vec::<f64>()?);
             if p.len() != t.len() {
                 return Err(Error::Shape {
                     op: "metrics",

@@ -4,9 +4,10 @@
 use ingot_core::{Device, Error, Result};
 
 /// The backends this build knows by name, for error messages.
-const KNOWN: &str = "cpu, metal[:N], cuda[:N]";
+const KNOWN: &str = "cpu, metal[:N], metal-sim, cuda[:N]";
 
-/// A device from its name: `cpu`, `metal`, `metal:N`, `cuda`, `cuda:N`
+/// A device from its name: `cpu`, `metal`, `metal:N`, `metal-sim` (the
+/// Metal lowering run by its CPU simulator), `cuda`, `cuda:N`
 /// (case-insensitive; no index means 0).
 ///
 /// Every backend compiled into this build is reachable here; asking for one
@@ -37,13 +38,8 @@ pub fn device(spec: &str) -> Result<Device> {
             op: "device",
             msg: format!("{spec:?}: there is one CPU device, cpu:0"),
         }),
-        "metal" | "mps" => Err(Error::Backend {
-            backend: "metal".into(),
-            msg: format!(
-                "device {spec:?} is not available: this build has no Metal backend \
-                 (it runs only on macOS with the facade feature `metal`)"
-            ),
-        }),
+        "metal" | "mps" => metal(spec, index),
+        "metal-sim" => metal_sim(spec, index),
         "cuda" => Err(Error::Backend {
             backend: "cuda".into(),
             msg: format!(
@@ -58,6 +54,38 @@ pub fn device(spec: &str) -> Result<Device> {
     }
 }
 
+#[cfg(feature = "metal")]
+fn metal(_spec: &str, index: usize) -> Result<Device> {
+    ingot_metal::device(index)
+}
+
+#[cfg(not(feature = "metal"))]
+fn metal(spec: &str, _index: usize) -> Result<Device> {
+    Err(Error::Backend {
+        backend: "metal".into(),
+        msg: format!(
+            "device {spec:?} is not available: this build has no Metal backend \
+             (build the facade with its feature `metal`)"
+        ),
+    })
+}
+
+#[cfg(feature = "metal")]
+fn metal_sim(spec: &str, index: usize) -> Result<Device> {
+    if index != 0 {
+        return Err(Error::InvalidArgument {
+            op: "device",
+            msg: format!("{spec:?}: there is one simulated Metal device, metal-sim"),
+        });
+    }
+    Ok(ingot_metal::simulated_device())
+}
+
+#[cfg(not(feature = "metal"))]
+fn metal_sim(spec: &str, index: usize) -> Result<Device> {
+    metal(spec, index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +94,13 @@ mod tests {
     fn parses_cpu_in_any_case_and_with_index() {
         assert_eq!(device("CPU").unwrap(), Device::cpu());
         assert_eq!(device(" cpu:0 ").unwrap(), Device::cpu());
+    }
+
+    #[cfg(feature = "metal")]
+    #[test]
+    fn names_the_simulated_metal_device() {
+        assert_eq!(device("metal-sim").unwrap().location(), "metal-sim");
+        assert!(device("metal-sim:1").is_err());
     }
 
     #[test]
@@ -77,8 +112,10 @@ mod tests {
                 .to_string()
                 .contains("number")
         );
-        let metal = device("metal:0").unwrap_err().to_string();
-        assert!(metal.contains("Metal backend"), "{metal}");
+        if cfg!(not(target_os = "macos")) {
+            let metal = device("metal:0").unwrap_err().to_string();
+            assert!(metal.contains("Metal"), "{metal}");
+        }
         let cuda = device("cuda").unwrap_err().to_string();
         assert!(cuda.contains("CUDA backend"), "{cuda}");
     }

@@ -34,6 +34,13 @@ pub use ingot_nn as nn;
 pub use ingot_nn::optim;
 pub use ingot_train as train;
 
+/// The Apple-GPU backend (facade feature `metal`, on by default):
+/// [`metal::device`] on macOS, and on every OS
+/// [`metal::simulated_device`], which runs graphs through the same
+/// MPSGraph lowering with a CPU simulator.
+#[cfg(feature = "metal")]
+pub use ingot_metal as metal;
+
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]

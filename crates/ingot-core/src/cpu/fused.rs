@@ -165,6 +165,7 @@ fn run_typed<T: Send>(
     out: &mut [T],
     store: impl Fn(&Regs, &mut [T]) + Sync,
 ) {
+    #[cfg(target_arch = "x86_64")]
     let wide = wide_simd();
     split_for_threads(out, BLOCK, |start, chunk| {
         #[cfg(target_arch = "x86_64")]
@@ -179,15 +180,9 @@ fn run_typed<T: Send>(
 }
 
 /// Whether the CPU has AVX2 and FMA, for the wide build of the interpreter.
+#[cfg(target_arch = "x86_64")]
 fn wide_simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 /// Runs the program over one chunk of the output. Everything it calls is

@@ -137,4 +137,8 @@ impl Backend for CpuBackend {
     fn empty_cache(&self) {
         self.pool.clear();
     }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -14,7 +14,7 @@ mod sgd;
 
 use std::collections::{BTreeMap, HashMap};
 
-use ingot_core::{DType, Error, Result, Tensor, no_grad};
+use ingot_core::{DType, Error, HostData, Result, Tensor, no_grad};
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
@@ -190,8 +190,11 @@ impl<R: Rule> Engine<R> {
                             let s = R::scalars(&group.config, *step)
                                 .into_iter()
                                 .map(|v| {
-                                    Tensor::from_vec(vec![v], &[], value.device())?
-                                        .to_dtype(value.dtype())
+                                    // Converted on the host: every device
+                                    // takes the parameter's dtype (Metal
+                                    // has no F64).
+                                    let data = HostData::from(vec![v]).converted(value.dtype());
+                                    Tensor::from_host(data, &[], value.device())
                                 })
                                 .collect::<Result<Vec<_>>>()?;
                             scalars.insert((*step, value.dtype()), s.clone());
@@ -440,7 +443,7 @@ pub(crate) fn decayed(g: &Tensor, p: &Tensor, weight_decay: f64) -> Result<Tenso
 /// ```
 pub fn clip_grad_norm(params: &[Parameter], max_norm: f64, norm_type: f64) -> Result<f64> {
     match clip_grad_norm_tensor(params, max_norm, norm_type)? {
-        Some(norm) => norm.to_dtype(DType::F64)?.item::<f64>(),
+        Some(norm) => norm.item::<f64>(),
         None => Ok(0.0),
     }
 }

@@ -41,7 +41,7 @@ pub const SPEC: Spec = Spec {
         Opt {
             name: "device",
             value: "DEV",
-            help: "cpu | metal[:N] | cuda[:N] (default: cpu)",
+            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
         },
     ],
     after: "CKPT is a checkpoint directory written by `ingot train` (e.g. runs/embedded-mlp-1/checkpoint-best).",

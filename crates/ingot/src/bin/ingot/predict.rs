@@ -30,7 +30,7 @@ pub const SPEC: Spec = Spec {
         Opt {
             name: "device",
             value: "DEV",
-            help: "cpu | metal[:N] | cuda[:N] (default: cpu)",
+            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
         },
     ],
     after: "Images (PNG or JPEG) are scaled to [0, 1], turned to grey for one-channel models\n\

@@ -64,7 +64,7 @@ pub const SPEC: Spec = Spec {
         Opt {
             name: "device",
             value: "DEV",
-            help: "cpu | metal[:N] | cuda[:N] (default: cpu)",
+            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
         },
         Opt {
             name: "seed",
