@@ -626,7 +626,9 @@ fn predicate<T: PartialOrd + Copy + Default>(op: BinaryOp, a: &[T], b: &[T], d: 
 ///
 /// `if c { a } else { b }` over two loaded arrays makes LLVM load through a
 /// selected pointer, which does not vectorize; masking the bits does.
-trait Blend: Copy {
+/// Branch-free select: `a` where `c` is 1, `b` where it is 0, by bit masks
+/// (a branch on data-dependent conditions mispredicts half the time).
+pub(crate) trait Blend: Copy {
     fn blend(c: u8, a: Self, b: Self) -> Self;
 }
 

@@ -4,13 +4,18 @@
 //! `(C/g * kh * kw) x (B * OH * OW)` matrix of input patches, image after
 //! image, and `G` the block's output (or output gradient) laid out as
 //! `(O/g) x (B * OH * OW)`. Then
-//! - forward: `G = w[g] @ cols`, scattered into the NCHW output,
-//! - input gradient: `cols' = w[g]^T @ G`, added back into the input (col2im),
-//! - weight gradient: `dw[g] += G @ cols^T`, summed over blocks.
+//! - forward: `G^T = cols^T @ w[g]^T`, scattered into the NCHW output,
+//! - input gradient: `cols'^T = G^T @ w[g]`, added back into the input
+//!   (col2im),
+//! - weight gradient: `dw[g]^T += cols @ G^T`, summed over blocks.
 //!
-//! Blocking images makes each GEMM wide enough (at least [`MIN_COLUMNS`]
-//! columns) to run near the machine's peak even for small feature maps;
-//! blocks run in parallel, each thread with its own scratch matrices.
+//! Each product is oriented so that its long side (pixels, or the patch
+//! length) is the GEMM's `m`: the `gemm` crate's kernels run up to twice as
+//! fast that way round for these shapes than with the few output channels
+//! as `m`. Blocking images makes each GEMM wide enough (at least
+//! [`MIN_COLUMNS`] columns) to run near the machine's peak even for small
+//! feature maps; blocks run in parallel, each thread with its own scratch
+//! matrices.
 
 use rayon::prelude::*;
 
@@ -21,6 +26,10 @@ use crate::ir::Conv2dParams;
 
 /// GEMMs get at least this many columns when the batch allows.
 const MIN_COLUMNS: usize = 512;
+
+/// The weight gradient sums over whole blocks of images; its `cols` may
+/// grow to this many elements per thread.
+const MAX_WEIGHT_GRAD_COLS: usize = 1 << 20;
 
 /// Sizes of one convolution.
 #[derive(Clone, Copy)]
@@ -74,6 +83,17 @@ impl Geometry {
         let threads = rayon::current_num_threads().max(1);
         let wide = MIN_COLUMNS.div_ceil(self.ohw().max(1));
         wide.min(self.n.div_ceil(threads)).max(1)
+    }
+    /// Images per block of the weight gradient: each thread's share of the
+    /// batch, as far as [`MAX_WEIGHT_GRAD_COLS`] allows (a longer inner
+    /// dimension costs the GEMM nothing and saves partial sums).
+    fn weight_grad_block(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let per_image = (self.k() * self.ohw()).max(1);
+        (MAX_WEIGHT_GRAD_COLS / per_image)
+            .min(self.n.div_ceil(threads))
+            .max(self.block().min(self.n))
+            .max(1)
     }
 }
 
@@ -276,34 +296,38 @@ impl FloatKernel for Forward {
                 let ld = images * ohw;
                 for gi in 0..g.groups {
                     block_cols(x, &g, &self.p, gi, first, images, &mut s.cols);
-                    s.rows.resize(og * ld, T::zero());
+                    s.rows.resize(ld * og, T::zero());
+                    // rows = cols^T @ w[gi]^T: (pixels x K) @ (K x O/g).
                     let lhs = Mat {
-                        data: wt,
-                        offset: gi * og * k,
-                        rs: k,
-                        cs: 1,
-                    };
-                    let rhs = Mat {
                         data: s.cols.as_slice(),
                         offset: 0,
-                        rs: ld,
-                        cs: 1,
+                        rs: 1,
+                        cs: ld,
+                    };
+                    let rhs = Mat {
+                        data: wt,
+                        offset: gi * og * k,
+                        rs: 1,
+                        cs: k,
                     };
                     gemm_into(
-                        og,
                         ld,
+                        og,
                         k,
                         &mut s.rows,
-                        ld,
+                        (og, 1),
                         lhs,
                         rhs,
                         false,
                         gemm::Parallelism::None,
                     );
                     for b in 0..images {
+                        let pixels = &s.rows[b * ohw * og..][..ohw * og];
                         for o in 0..og {
-                            dst[(b * g.o + gi * og + o) * ohw..][..ohw]
-                                .copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
+                            let out_row = &mut dst[(b * g.o + gi * og + o) * ohw..][..ohw];
+                            for (d, px) in out_row.iter_mut().zip(pixels.chunks_exact(og)) {
+                                *d = px[o];
+                            }
                         }
                     }
                 }
@@ -346,24 +370,26 @@ impl FloatKernel for BackwardInput {
                 for gi in 0..g.groups {
                     block_rows(grad, &g, gi, first, images, &mut s.rows);
                     s.cols.resize(k * ld, T::zero());
+                    // cols^T = G^T @ w[gi]: (pixels x O/g) @ (O/g x K),
+                    // stored as cols (K x pixels).
                     let lhs = Mat {
-                        data: wt,
-                        offset: gi * og * k,
-                        rs: 1,
-                        cs: k,
-                    };
-                    let rhs = Mat {
                         data: s.rows.as_slice(),
                         offset: 0,
-                        rs: ld,
+                        rs: 1,
+                        cs: ld,
+                    };
+                    let rhs = Mat {
+                        data: wt,
+                        offset: gi * og * k,
+                        rs: k,
                         cs: 1,
                     };
                     gemm_into(
-                        k,
                         ld,
+                        k,
                         og,
                         &mut s.cols,
-                        ld,
+                        (1, ld),
                         lhs,
                         rhs,
                         false,
@@ -403,14 +429,15 @@ impl FloatKernel for BackwardWeight {
         if out.is_empty() || g.n == 0 || ohw == 0 {
             return Ok(());
         }
-        let block = g.block();
+        let block = g.weight_grad_block();
         let blocks = g.n.div_ceil(block);
-        // Each block adds G @ cols^T into its thread's partial sum.
+        // Each block adds cols @ G^T (K x O/g per group, transposed weight
+        // layout) into its thread's partial sum.
         let partials = (0..blocks)
             .into_par_iter()
             .fold(
                 || (vec![T::zero(); out.len()], Scratch::default()),
-                |(mut dw, mut s), bi| {
+                |(mut dwt, mut s), bi| {
                     let first = bi * block;
                     let images = block.min(g.n - first);
                     let ld = images * ohw;
@@ -418,36 +445,45 @@ impl FloatKernel for BackwardWeight {
                         block_cols(x, &g, &self.p, gi, first, images, &mut s.cols);
                         block_rows(grad, &g, gi, first, images, &mut s.rows);
                         let lhs = Mat {
-                            data: s.rows.as_slice(),
+                            data: s.cols.as_slice(),
                             offset: 0,
                             rs: ld,
                             cs: 1,
                         };
                         let rhs = Mat {
-                            data: s.cols.as_slice(),
+                            data: s.rows.as_slice(),
                             offset: 0,
                             rs: 1,
                             cs: ld,
                         };
                         gemm_into(
+                            k,
                             og,
-                            k,
                             ld,
-                            &mut dw[gi * og * k..],
-                            k,
+                            &mut dwt[gi * og * k..],
+                            (og, 1),
                             lhs,
                             rhs,
                             true,
                             gemm::Parallelism::None,
                         );
                     }
-                    (dw, s)
+                    (dwt, s)
                 },
             )
-            .map(|(dw, _)| dw)
+            .map(|(dwt, _)| dwt)
             .collect::<Vec<_>>();
+        // Transpose each group's K x O/g sums into the O/g x K weight layout.
         for part in partials {
-            out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
+            for gi in 0..g.groups {
+                let src = &part[gi * og * k..][..og * k];
+                let dst = &mut out[gi * og * k..][..og * k];
+                for (kk, row) in src.chunks_exact(og).enumerate() {
+                    for (o, &v) in row.iter().enumerate() {
+                        dst[o * k + kk] += v;
+                    }
+                }
+            }
         }
         Ok(())
     }

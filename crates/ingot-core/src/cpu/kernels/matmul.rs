@@ -47,14 +47,15 @@ impl<T> Mat<'_, T> {
 }
 
 /// `dst = lhs @ rhs` (or `dst += lhs @ rhs` when `accumulate`), where `dst`
-/// holds an `m x n` row-major block with row stride `dst_rs`.
+/// holds an `m x n` block whose element `(i, j)` is at
+/// `i * dst_strides.0 + j * dst_strides.1`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_into<T: GemmScalar>(
     m: usize,
     n: usize,
     k: usize,
     dst: &mut [T],
-    dst_rs: usize,
+    dst_strides: (usize, usize),
     lhs: Mat<'_, T>,
     rhs: Mat<'_, T>,
     accumulate: bool,
@@ -63,10 +64,13 @@ pub(crate) fn gemm_into<T: GemmScalar>(
     if m == 0 || n == 0 {
         return;
     }
+    let (dst_rs, dst_cs) = dst_strides;
     if k == 0 {
         if !accumulate {
-            for row in dst.chunks_mut(dst_rs).take(m) {
-                row[..n].fill(T::ZERO);
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = T::ZERO;
+                }
             }
         }
         return;
@@ -76,12 +80,12 @@ pub(crate) fn gemm_into<T: GemmScalar>(
         "gemm operands exceed their buffers"
     );
     assert!(
-        (m - 1) * dst_rs + n <= dst.len(),
+        (m - 1) * dst_rs + (n - 1) * dst_cs < dst.len(),
         "gemm output exceeds its buffer"
     );
     // SAFETY: the asserts above show that every element gemm reads through
     // `lhs`/`rhs` (offset plus strides within m x k and k x n) and every
-    // element it writes through `dst` (m x n with row stride dst_rs) lies
+    // element it writes through `dst` (m x n with strides dst_strides) lies
     // inside the respective slice; `dst` is borrowed mutably, so it cannot
     // alias the operands.
     unsafe {
@@ -90,7 +94,7 @@ pub(crate) fn gemm_into<T: GemmScalar>(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
+            dst_cs as isize,
             dst_rs as isize,
             accumulate,
             lhs.data.as_ptr().add(lhs.offset),
@@ -214,7 +218,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
                 d.n,
                 d.k,
                 dst,
-                d.n,
+                (d.n, 1),
                 lhs(i),
                 rhs(i),
                 false,
@@ -242,7 +246,7 @@ fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'
             d.n,
             d.k,
             dst,
-            d.n,
+            (d.n, 1),
             lhs,
             rhs,
             false,
@@ -268,7 +272,7 @@ fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'
                 d.n,
                 d.k,
                 block,
-                d.n,
+                (d.n, 1),
                 part,
                 rhs,
                 false,

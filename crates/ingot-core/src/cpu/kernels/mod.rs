@@ -16,7 +16,7 @@ mod softmax;
 use half::{bf16, f16};
 
 use super::exec::split_for_threads;
-use super::fused::{Arg, FloatOps, gather};
+use super::fused::{Arg, Blend, FloatOps, gather};
 use super::plan::Kernel;
 use super::view::View;
 use crate::ir::TensorType;
@@ -103,7 +103,7 @@ fn copy((data, view): Arg<'_>, out: &mut HostData) {
 
 /// A float type the generic kernels (and `gemm`) compute in.
 pub(crate) trait KernelFloat:
-    FloatOps + matmul::GemmScalar + Default + std::iter::Sum + std::ops::AddAssign
+    FloatOps + matmul::GemmScalar + Blend + Default + std::iter::Sum + std::ops::AddAssign
 {
     /// The contiguous elements of an argument of this type, if it is one.
     fn slice<'a>(data: &'a HostData, view: &View) -> Option<&'a [Self]>;

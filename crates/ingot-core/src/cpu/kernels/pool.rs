@@ -4,7 +4,10 @@
 //! Each output row is computed whole: for every tap `(ky, kx)` of the window,
 //! in row-major order, the loop runs over the row's outputs, so the work is a
 //! few long loops instead of one short loop per window. Visiting taps in
-//! window order keeps PyTorch's choice of the first maximum.
+//! window order keeps PyTorch's choice of the first maximum (the gradient
+//! goes to the first tap equal to the window's maximum). Non-overlapping
+//! 2×2 windows without padding, by far the most common pooling, have
+//! straight-line kernels.
 
 use std::ops::Range;
 
@@ -81,44 +84,75 @@ fn row_max<T: KernelFloat>(x: &[T], g: &Planes, p: &Pool2dParams, oy: usize, bes
         let start = input_of(valid.start, p.stride[1], p.padding[1], kx);
         let taps = row[start..].iter().step_by(p.stride[1]);
         for (b, &v) in best[valid].iter_mut().zip(taps) {
-            // Branch-free select: greater, or NaN, replaces.
-            *b = if (v > *b) | v.is_nan() { v } else { *b };
+            *b = max_step(*b, v);
         }
     });
 }
 
-/// Input index of the first maximum of window `(oy, ox)` (a NaN, once
-/// met, wins); `None` for a window entirely in the padding.
-#[inline]
-fn window_argmax<T: KernelFloat>(
-    x: &[T],
-    g: &Planes,
-    p: &Pool2dParams,
-    oy: usize,
-    ox: usize,
-) -> Option<usize> {
-    let clip = |o: usize, axis: usize, size: usize| {
-        let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
-        let end = (start + p.kernel[axis] as isize).min(size as isize);
-        (start.max(0) as usize, end.max(0) as usize)
-    };
-    let (y0, y1) = clip(oy, 0, g.h);
-    let (x0, x1) = clip(ox, 1, g.w);
-    if y0 >= y1 || x0 >= x1 {
-        return None;
-    }
-    let mut at = y0 * g.w + x0;
-    let mut best = x[at];
-    for iy in y0..y1 {
-        let row = &x[iy * g.w..(iy + 1) * g.w];
-        for (ix, &v) in row.iter().enumerate().take(x1).skip(x0) {
-            // Branch-free: the comparison is data-dependent and unpredictable.
-            let take = (v > best) | (v.is_nan() & !best.is_nan());
-            best = if take { v } else { best };
-            at = if take { iy * g.w + ix } else { at };
+/// `b` if it beats `a` (greater, or NaN), else `a`: one step of a running
+/// maximum in tap order, where NaN propagates. Branch-free, like every
+/// data-dependent choice here: on random data a branch mispredicts often
+/// enough to make pooling several times slower.
+#[inline(always)]
+fn max_step<T: KernelFloat>(a: T, b: T) -> T {
+    T::blend(u8::from(b > a) | u8::from(b.is_nan()), b, a)
+}
+
+/// 1 if `v` is the window maximum `best` (NaN matches NaN), else 0.
+#[inline(always)]
+fn is_max<T: KernelFloat>(v: T, best: T) -> u8 {
+    u8::from(v == best) | (u8::from(v.is_nan()) & u8::from(best.is_nan()))
+}
+
+/// Non-overlapping 2×2 windows without padding (the usual `MaxPool2d(2)`),
+/// which get straight-line kernels.
+fn is_2x2(p: &Pool2dParams) -> bool {
+    p.kernel == [2, 2] && p.stride == [2, 2] && p.padding == [0, 0]
+}
+
+/// One plane of 2×2 max pooling.
+fn max_2x2<T: KernelFloat>(x: &[T], g: &Planes, dst: &mut [T]) {
+    for (oy, row) in dst.chunks_exact_mut(g.ow).enumerate() {
+        let r0 = &x[2 * oy * g.w..][..2 * g.ow];
+        let r1 = &x[(2 * oy + 1) * g.w..][..2 * g.ow];
+        for ((d, a), b) in row
+            .iter_mut()
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
+            *d = max_step(max_step(max_step(a[0], a[1]), b[0]), b[1]);
         }
     }
-    Some(at)
+}
+
+/// One plane of the 2×2 max-pooling gradient: each window's gradient goes
+/// to its first maximum, every other input gets zero.
+fn max_2x2_backward<T: KernelFloat>(x: &[T], grad: &[T], g: &Planes, dx: &mut [T]) {
+    let zero = T::zero();
+    for oy in 0..g.oh {
+        let (top, bottom) = dx[2 * oy * g.w..(2 * oy + 2) * g.w].split_at_mut(g.w);
+        let r0 = &x[2 * oy * g.w..][..2 * g.ow];
+        let r1 = &x[(2 * oy + 1) * g.w..][..2 * g.ow];
+        let gr = &grad[oy * g.ow..][..g.ow];
+        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2)).zip(gr);
+        let outs = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+        for (((a, b), &gv), (d0, d1)) in windows.zip(outs) {
+            let m = max_step(max_step(max_step(a[0], a[1]), b[0]), b[1]);
+            // The first tap equal to the maximum, as 0/1 flags.
+            let h0 = is_max(a[0], m);
+            let h1 = is_max(a[1], m) & (h0 ^ 1);
+            let h2 = is_max(b[0], m) & ((h0 | h1) ^ 1);
+            let h3 = (h0 | h1 | h2) ^ 1;
+            d0[0] = T::blend(h0, gv, zero);
+            d0[1] = T::blend(h1, gv, zero);
+            d1[0] = T::blend(h2, gv, zero);
+            d1[1] = T::blend(h3, gv, zero);
+        }
+        // An odd width leaves a last column outside every window.
+        top[2 * g.ow..].fill(zero);
+        bottom[2 * g.ow..].fill(zero);
+    }
+    dx[2 * g.oh * g.w..].fill(zero);
 }
 
 pub(crate) struct MaxForward {
@@ -138,10 +172,15 @@ impl FloatKernel for MaxForward {
         if plane_out == 0 {
             return Ok(());
         }
+        let fast = is_2x2(&self.p);
         out.par_chunks_mut(plane_out)
             .enumerate()
             .for_each(|(pl, dst)| {
                 let x = &args[0][pl * plane_in..][..plane_in];
+                if fast {
+                    max_2x2(x, &g, dst);
+                    return;
+                }
                 for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
                     row_max(x, &g, &self.p, oy, row);
                 }
@@ -168,20 +207,37 @@ impl FloatKernel for MaxBackward {
         if plane_in == 0 {
             return Ok(());
         }
-        out.par_chunks_mut(plane_in)
-            .enumerate()
-            .for_each(|(pl, dx)| {
-                dx.fill(T::zero());
+        let (p, fast) = (&self.p, is_2x2(&self.p));
+        out.par_chunks_mut(plane_in).enumerate().for_each_init(
+            || (vec![T::zero(); g.ow], vec![0u8; g.ow]),
+            |(best, found), (pl, dx)| {
                 let xs = &x[pl * plane_in..][..plane_in];
                 let gs = &grad[pl * plane_out..][..plane_out];
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        if let Some(i) = window_argmax(xs, &g, &self.p, oy, ox) {
-                            dx[i] += gs[oy * g.ow + ox];
-                        }
-                    }
+                if fast {
+                    max_2x2_backward(xs, gs, &g, dx);
+                    return;
                 }
-            });
+                dx.fill(T::zero());
+                for oy in 0..g.oh {
+                    // The window maxima, then each window's first tap (in
+                    // window order) that equals its maximum.
+                    row_max(xs, &g, p, oy, best);
+                    found.fill(0);
+                    let gr = &gs[oy * g.ow..][..g.ow];
+                    for_each_tap(&g, p, oy, |iy, kx, valid| {
+                        let start = input_of(valid.start, p.stride[1], p.padding[1], kx);
+                        let xrow = &xs[iy * g.w..(iy + 1) * g.w];
+                        let drow = &mut dx[iy * g.w..(iy + 1) * g.w];
+                        for (j, ox) in valid.enumerate() {
+                            let i = start + j * p.stride[1];
+                            let hit = (found[ox] ^ 1) & is_max(xrow[i], best[ox]);
+                            drow[i] += T::blend(hit, gr[ox], T::zero());
+                            found[ox] |= hit;
+                        }
+                    });
+                }
+            },
+        );
         Ok(())
     }
 }
@@ -294,6 +350,102 @@ impl FloatKernel for AvgBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Window by window: the first maximum (a NaN wins) and its gradient.
+    fn naive(x: &[f32], h: usize, w: usize, p: &Pool2dParams) -> (Vec<f32>, Vec<f32>) {
+        let g = planes(&[1, 1, h, w], &[1, 1, 0, 0]);
+        let oh = (h + 2 * p.padding[0] - p.kernel[0]) / p.stride[0] + 1;
+        let ow = (w + 2 * p.padding[1] - p.kernel[1]) / p.stride[1] + 1;
+        let (mut out, mut dx) = (vec![0.0; oh * ow], vec![0.0; h * w]);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut at: Option<usize> = None;
+                for ky in 0..p.kernel[0] {
+                    for kx in 0..p.kernel[1] {
+                        let iy = (oy * p.stride[0] + ky).checked_sub(p.padding[0]);
+                        let ix = (ox * p.stride[1] + kx).checked_sub(p.padding[1]);
+                        let (Some(iy), Some(ix)) = (iy, ix) else {
+                            continue;
+                        };
+                        if iy >= g.h || ix >= g.w {
+                            continue;
+                        }
+                        let i = iy * w + ix;
+                        at = match at {
+                            None => Some(i),
+                            Some(b) if x[b].is_nan() => Some(b),
+                            Some(_) if x[i].is_nan() => Some(i),
+                            Some(b) if x[i] > x[b] => Some(i),
+                            keep => keep,
+                        };
+                    }
+                }
+                let at = at.unwrap();
+                out[oy * ow + ox] = x[at];
+                dx[at] += (oy * ow + ox + 1) as f32;
+            }
+        }
+        (out, dx)
+    }
+
+    #[test]
+    fn max_pooling_picks_the_first_maximum_with_ties_and_nans() {
+        let (h, w) = (7, 9);
+        // Few distinct values make ties common; a few NaNs.
+        let x: Vec<f32> = (0..h * w)
+            .map(|i| {
+                if i % 17 == 5 {
+                    f32::NAN
+                } else {
+                    ((i * 7) % 4) as f32
+                }
+            })
+            .collect();
+        let configs = [
+            ([2, 2], [2, 2], [0, 0]),
+            ([3, 3], [2, 2], [1, 1]),
+            ([2, 2], [1, 1], [0, 0]),
+        ];
+        for (kernel, stride, padding) in configs {
+            let p = Pool2dParams {
+                kernel,
+                stride,
+                padding,
+                count_include_pad: true,
+            };
+            let (want_out, want_dx) = naive(&x, h, w, &p);
+            let out_shape = [
+                1,
+                1,
+                (h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
+                (w + 2 * padding[1] - kernel[1]) / stride[1] + 1,
+            ];
+            let mut out = vec![0.0f32; want_out.len()];
+            MaxForward { p }
+                .run(&[&x], &[&[1, 1, h, w]], &out_shape, &mut out)
+                .unwrap();
+            let same = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(u, v)| u == v || (u.is_nan() && v.is_nan()))
+            };
+            assert!(
+                same(&out, &want_out),
+                "{kernel:?} {stride:?}: {out:?} vs {want_out:?}"
+            );
+            let grad: Vec<f32> = (1..=want_out.len()).map(|v| v as f32).collect();
+            let mut dx = vec![0.0f32; h * w];
+            MaxBackward { p }
+                .run(
+                    &[&grad, &x],
+                    &[&out_shape, &[1, 1, h, w]],
+                    &[1, 1, h, w],
+                    &mut dx,
+                )
+                .unwrap();
+            assert_eq!(dx, want_dx, "{kernel:?} {stride:?}");
+        }
+    }
 
     #[test]
     fn taps_skip_the_padding() {
