@@ -72,9 +72,10 @@ fn main() -> Result<()> {
     println!("{which}: {:?} per step", start.elapsed() / steps as u32);
     for k in ingot::cpu::take_profile().iter().take(20) {
         println!(
-            "{:>10.1?} per step  {:>4} runs  {}",
+            "{:>10.1?} per step  {:>4} runs  {:>10.1?} fastest  {}",
             k.total / steps as u32,
             k.count,
+            k.min,
             k.kernel
         );
     }

@@ -15,6 +15,8 @@ pub struct KernelTime {
     pub count: u64,
     /// Total time.
     pub total: Duration,
+    /// The fastest run: on a busy machine a steadier figure than the mean.
+    pub min: Duration,
 }
 
 pub(crate) fn enabled() -> bool {
@@ -22,16 +24,22 @@ pub(crate) fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("INGOT_PROFILE").is_ok_and(|v| v == "1"))
 }
 
-fn table() -> &'static Mutex<HashMap<String, (u64, Duration)>> {
-    static T: OnceLock<Mutex<HashMap<String, (u64, Duration)>>> = OnceLock::new();
+/// Per kernel: runs, total time, fastest run.
+type Table = HashMap<String, (u64, Duration, Duration)>;
+
+fn table() -> &'static Mutex<Table> {
+    static T: OnceLock<Mutex<Table>> = OnceLock::new();
     T.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 pub(crate) fn record(kernel: String, took: Duration) {
     let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
-    let e = t.entry(kernel).or_default();
+    let e = t
+        .entry(kernel)
+        .or_insert((0, Duration::ZERO, Duration::MAX));
     e.0 += 1;
     e.1 += took;
+    e.2 = e.2.min(took);
 }
 
 /// The kernel times recorded so far (slowest first), clearing the table.
@@ -45,10 +53,11 @@ pub fn take_profile() -> Vec<KernelTime> {
     let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<KernelTime> = t
         .drain()
-        .map(|(kernel, (count, total))| KernelTime {
+        .map(|(kernel, (count, total, min))| KernelTime {
             kernel,
             count,
             total,
+            min,
         })
         .collect();
     out.sort_by_key(|t| std::cmp::Reverse(t.total));

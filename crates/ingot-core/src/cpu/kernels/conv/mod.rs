@@ -1,0 +1,602 @@
+//! 2-D convolution and its gradients by im2col + GEMM, over blocks of images.
+//!
+//! For a block of `B` images and group `g`, `cols` is the `K x P` matrix of
+//! input patches (`K = C/g * kh * kw` taps, `P = B * OH * OW` pixels, image
+//! after image; [`patches`] has its two memory layouts), `w` the group's
+//! filters as `O/g x K` (taps in the layout's order) and `G` the block's
+//! output (or output gradient) as `O/g x P`. Then
+//! - forward: `G^T = cols^T @ w^T`, copied into the NCHW output,
+//! - input gradient: `cols^T = G^T @ w`, added back into the input
+//!   (col2im),
+//! - weight gradient: `w^T += cols @ G^T`, summed over blocks.
+//!
+//! The pixels (or the taps) are each product's `m`: the `gemm` crate's
+//! kernels run up to twice as fast that way round for these shapes than with
+//! the few output channels as `m`. Blocking images makes each GEMM wide
+//! enough (at least [`MIN_COLUMNS`] pixels) to run near the machine's peak
+//! even for small feature maps; blocks run in parallel, each thread with its
+//! own scratch matrices.
+
+mod patches;
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use super::matmul::{Mat, gemm_into};
+use super::{FloatKernel, KernelFloat};
+use crate::Result;
+use crate::ir::Conv2dParams;
+use patches::Layout;
+
+/// GEMMs get at least this many columns when the batch allows.
+const MIN_COLUMNS: usize = 512;
+
+/// The weight gradient sums over whole blocks of images; its `cols` may
+/// grow to this many elements per thread.
+const MAX_WEIGHT_GRAD_COLS: usize = 1 << 20;
+
+/// Sizes of one convolution.
+#[derive(Clone, Copy)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    groups: usize,
+}
+
+impl Geometry {
+    fn new(x: &[usize], wt: &[usize], out_hw: [usize; 2], groups: usize) -> Self {
+        Geometry {
+            n: x[0],
+            c: x[1],
+            h: x[2],
+            w: x[3],
+            o: wt[0],
+            kh: wt[2],
+            kw: wt[3],
+            oh: out_hw[0],
+            ow: out_hw[1],
+            groups,
+        }
+    }
+    fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    fn og(&self) -> usize {
+        self.o / self.groups
+    }
+    /// Rows of `cols`.
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn ohw(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    /// Images per block: enough for [`MIN_COLUMNS`], but leaving every
+    /// thread at least one block.
+    fn block(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let wide = MIN_COLUMNS.div_ceil(self.ohw().max(1));
+        wide.min(self.n.div_ceil(threads)).max(1)
+    }
+    /// Images per block of the weight gradient: each thread's share of the
+    /// batch, as far as [`MAX_WEIGHT_GRAD_COLS`] allows (a longer inner
+    /// dimension costs the GEMM nothing and saves partial sums).
+    fn weight_grad_block(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let per_image = (self.k() * self.ohw()).max(1);
+        (MAX_WEIGHT_GRAD_COLS / per_image)
+            .min(self.n.div_ceil(threads))
+            .max(self.block().min(self.n))
+            .max(1)
+    }
+}
+
+/// Copies group `gi`'s channels of images `first..first + images` of an
+/// `N x O x OH*OW` tensor into `out` (`O/g x (images * OH * OW)`).
+fn block_rows<T: KernelFloat>(
+    y: &[T],
+    g: &Geometry,
+    gi: usize,
+    (first, images): (usize, usize),
+    out: &mut Vec<T>,
+) {
+    let (og, ohw) = (g.og(), g.ohw());
+    let ld = images * ohw;
+    out.resize(og * ld, T::zero());
+    for b in 0..images {
+        for o in 0..og {
+            let src = &y[((first + b) * g.o + gi * og + o) * ohw..][..ohw];
+            out[o * ld + b * ohw..][..ohw].copy_from_slice(src);
+        }
+    }
+}
+
+/// The filters `wt` (`O x C/g x kh x kw`) with each filter's taps in the
+/// order of `layout`'s patches.
+fn filters_for<'a, T: KernelFloat>(wt: &'a [T], g: &Geometry, layout: Layout) -> Cow<'a, [T]> {
+    if layout == Layout::Planar {
+        return Cow::Borrowed(wt);
+    }
+    let k = g.k();
+    let mut out = Vec::with_capacity(wt.len());
+    for filter in wt.chunks_exact(k) {
+        out.extend((0..k).map(|kk| filter[layout.weight_index(g, kk)]));
+    }
+    Cow::Owned(out)
+}
+
+/// Scratch matrices of one thread.
+#[derive(Default)]
+struct Scratch<T> {
+    cols: Vec<T>,
+    rows: Vec<T>,
+    nhwc: Vec<T>,
+}
+
+pub(crate) struct Forward {
+    pub p: Conv2dParams,
+}
+
+impl FloatKernel for Forward {
+    fn run<T: KernelFloat>(
+        &self,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) -> Result<()> {
+        self.run_as(None, args, shapes, out_shape, out);
+        Ok(())
+    }
+}
+
+impl Forward {
+    /// The kernel with its patches in `layout`, or the faster layout for
+    /// the geometry when `None`.
+    fn run_as<T: KernelFloat>(
+        &self,
+        layout: Option<Layout>,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) {
+        let g = Geometry::new(
+            shapes[0],
+            shapes[1],
+            [out_shape[2], out_shape[3]],
+            self.p.groups,
+        );
+        let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+        let per_image = g.o * ohw;
+        if per_image == 0 || g.n == 0 {
+            return;
+        }
+        let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
+        let (x, wt) = (args[0], filters_for(args[1], &g, layout));
+        let block = g.block();
+        out.par_chunks_mut(block * per_image)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (bi, dst)| {
+                let (first, images) = (bi * block, dst.len() / per_image);
+                let ld = images * ohw;
+                let (rs, cs) = layout.strides(k, ld);
+                for gi in 0..g.groups {
+                    layout.fill(
+                        x,
+                        &g,
+                        &self.p,
+                        gi,
+                        (first, images),
+                        &mut s.cols,
+                        &mut s.nhwc,
+                    );
+                    s.rows.resize(og * ld, T::zero());
+                    // G^T = cols^T @ w^T: (P x K) @ (K x O/g), stored as G.
+                    let lhs = Mat {
+                        data: s.cols.as_slice(),
+                        offset: 0,
+                        rs: cs,
+                        cs: rs,
+                    };
+                    let rhs = Mat {
+                        data: &wt,
+                        offset: gi * og * k,
+                        rs: 1,
+                        cs: k,
+                    };
+                    gemm_into(
+                        ld,
+                        og,
+                        k,
+                        &mut s.rows,
+                        (1, ld),
+                        lhs,
+                        rhs,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
+                        let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
+                        for (o, plane) in planes.enumerate() {
+                            plane.copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
+                        }
+                    }
+                }
+            });
+    }
+}
+
+pub(crate) struct BackwardInput {
+    pub p: Conv2dParams,
+}
+
+impl FloatKernel for BackwardInput {
+    fn run<T: KernelFloat>(
+        &self,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) -> Result<()> {
+        self.run_as(None, args, shapes, out_shape, out);
+        Ok(())
+    }
+}
+
+impl BackwardInput {
+    /// The kernel with its patches in `layout`, or the faster layout for
+    /// the geometry when `None`.
+    fn run_as<T: KernelFloat>(
+        &self,
+        layout: Option<Layout>,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) {
+        let g = Geometry::new(
+            out_shape,
+            shapes[1],
+            [shapes[0][2], shapes[0][3]],
+            self.p.groups,
+        );
+        let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+        let per_image = g.c * g.hw();
+        if per_image == 0 || g.n == 0 {
+            return;
+        }
+        let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
+        let (grad, wt) = (args[0], filters_for(args[1], &g, layout));
+        let block = g.block();
+        out.par_chunks_mut(block * per_image)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (bi, dx)| {
+                let (first, images) = (bi * block, dx.len() / per_image);
+                let ld = images * ohw;
+                let (rs, cs) = layout.strides(k, ld);
+                dx.fill(T::zero());
+                for gi in 0..g.groups {
+                    block_rows(grad, &g, gi, (first, images), &mut s.rows);
+                    s.cols.resize(k * ld, T::zero());
+                    // cols^T = G^T @ w: (P x O/g) @ (O/g x K).
+                    let lhs = Mat {
+                        data: s.rows.as_slice(),
+                        offset: 0,
+                        rs: 1,
+                        cs: ld,
+                    };
+                    let rhs = Mat {
+                        data: &wt,
+                        offset: gi * og * k,
+                        rs: k,
+                        cs: 1,
+                    };
+                    gemm_into(
+                        ld,
+                        k,
+                        og,
+                        &mut s.cols,
+                        (cs, rs),
+                        lhs,
+                        rhs,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    layout.add_back(&s.cols, &g, &self.p, gi, images, dx, &mut s.nhwc);
+                }
+            });
+    }
+}
+
+pub(crate) struct BackwardWeight {
+    pub p: Conv2dParams,
+}
+
+impl FloatKernel for BackwardWeight {
+    fn run<T: KernelFloat>(
+        &self,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) -> Result<()> {
+        self.run_as(None, args, shapes, out_shape, out);
+        Ok(())
+    }
+}
+
+impl BackwardWeight {
+    /// The kernel with its patches in `layout`, or the faster layout for
+    /// the geometry when `None`.
+    fn run_as<T: KernelFloat>(
+        &self,
+        layout: Option<Layout>,
+        args: &[&[T]],
+        shapes: &[&[usize]],
+        out_shape: &[usize],
+        out: &mut [T],
+    ) {
+        let (grad, x) = (args[0], args[1]);
+        let g = Geometry::new(
+            shapes[1],
+            out_shape,
+            [shapes[0][2], shapes[0][3]],
+            self.p.groups,
+        );
+        let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+        out.fill(T::zero());
+        if out.is_empty() || g.n == 0 || ohw == 0 {
+            return;
+        }
+        let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
+        let block = g.weight_grad_block();
+        let blocks = g.n.div_ceil(block);
+        // Each block adds cols @ G^T (K x O/g per group, so the transposed
+        // filters) into its thread's partial sum.
+        let partials = (0..blocks)
+            .into_par_iter()
+            .fold(
+                || (vec![T::zero(); out.len()], Scratch::default()),
+                |(mut wt, mut s), bi| {
+                    let first = bi * block;
+                    let images = block.min(g.n - first);
+                    let ld = images * ohw;
+                    let (rs, cs) = layout.strides(k, ld);
+                    for gi in 0..g.groups {
+                        layout.fill(
+                            x,
+                            &g,
+                            &self.p,
+                            gi,
+                            (first, images),
+                            &mut s.cols,
+                            &mut s.nhwc,
+                        );
+                        block_rows(grad, &g, gi, (first, images), &mut s.rows);
+                        let lhs = Mat {
+                            data: s.cols.as_slice(),
+                            offset: 0,
+                            rs,
+                            cs,
+                        };
+                        let rhs = Mat {
+                            data: s.rows.as_slice(),
+                            offset: 0,
+                            rs: 1,
+                            cs: ld,
+                        };
+                        gemm_into(
+                            k,
+                            og,
+                            ld,
+                            &mut wt[gi * og * k..],
+                            (og, 1),
+                            lhs,
+                            rhs,
+                            true,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                    (wt, s)
+                },
+            )
+            .map(|(wt, _)| wt)
+            .collect::<Vec<_>>();
+        // Each group's K x O/g sums, into the O/g x C/g x kh x kw filters.
+        for part in partials {
+            for gi in 0..g.groups {
+                let src = &part[gi * og * k..][..og * k];
+                let dst = &mut out[gi * og * k..][..og * k];
+                for (kk, row) in src.chunks_exact(og).enumerate() {
+                    let at = layout.weight_index(&g, kk);
+                    for (o, &v) in row.iter().enumerate() {
+                        dst[o * k + at] += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A convolution case: input `[n, c, h, w]`, `o` filters of `kh x kw`.
+    struct Case {
+        x: [usize; 4],
+        o: usize,
+        k: [usize; 2],
+        p: Conv2dParams,
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    /// Output, input gradient and weight gradient by the definition, one
+    /// multiply-add at a time.
+    fn naive(c: &Case, x: &[f64], w: &[f64], grad: &[f64]) -> [Vec<f64>; 3] {
+        let [n, ch, h, wd] = c.x;
+        let [kh, kw] = c.k;
+        let [oh, ow] = c.p.output_hw([h, wd], c.k).unwrap();
+        let (cg, og) = (ch / c.p.groups, c.o / c.p.groups);
+        let mut y = vec![0.0; n * c.o * oh * ow];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; w.len()];
+        for b in 0..n {
+            for o in 0..c.o {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let yi = ((b * c.o + o) * oh + oy) * ow + ox;
+                        for ci in 0..cg {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let iy = (oy * c.p.stride[0] + i * c.p.dilation[0])
+                                        .checked_sub(c.p.padding[0])
+                                        .filter(|&v| v < h);
+                                    let ix = (ox * c.p.stride[1] + j * c.p.dilation[1])
+                                        .checked_sub(c.p.padding[1])
+                                        .filter(|&v| v < wd);
+                                    let (Some(iy), Some(ix)) = (iy, ix) else {
+                                        continue;
+                                    };
+                                    let chan = o / og * cg + ci;
+                                    let xi = ((b * ch + chan) * h + iy) * wd + ix;
+                                    let wi = ((o * cg + ci) * kh + i) * kw + j;
+                                    y[yi] += x[xi] * w[wi];
+                                    dx[xi] += grad[yi] * w[wi];
+                                    dw[wi] += grad[yi] * x[xi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        [y, dx, dw]
+    }
+
+    fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                "{what}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_patch_layouts_match_the_definition() {
+        let params = |stride, padding, dilation, groups| Conv2dParams {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        let cases = [
+            Case {
+                x: [3, 8, 7, 6],
+                o: 4,
+                k: [3, 3],
+                p: params([1, 1], [1, 1], [1, 1], 1),
+            },
+            Case {
+                x: [2, 8, 9, 9],
+                o: 6,
+                k: [3, 2],
+                p: params([2, 1], [2, 0], [1, 2], 2),
+            },
+            Case {
+                x: [2, 6, 5, 5],
+                o: 4,
+                k: [5, 5],
+                p: params([1, 1], [0, 0], [1, 1], 1),
+            },
+            Case {
+                x: [5, 4, 6, 6],
+                o: 4,
+                k: [3, 3],
+                p: params([2, 2], [1, 1], [1, 1], 4),
+            },
+            Case {
+                x: [1, 3, 4, 4],
+                o: 2,
+                k: [1, 1],
+                p: params([1, 1], [0, 0], [1, 1], 1),
+            },
+            Case {
+                x: [2, 2, 3, 3],
+                o: 2,
+                k: [2, 2],
+                p: params([1, 1], [3, 3], [1, 1], 1),
+            },
+            Case {
+                x: [9, 16, 10, 10],
+                o: 8,
+                k: [5, 5],
+                p: params([1, 1], [2, 2], [1, 1], 1),
+            },
+        ];
+        for (ci, c) in cases.iter().enumerate() {
+            let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();
+            let y_shape = [c.x[0], c.o, oh, ow];
+            let w_shape = [c.o, c.x[1] / c.p.groups, c.k[0], c.k[1]];
+            let x = values(c.x.iter().product(), 1 + ci as u64);
+            let w = values(w_shape.iter().product(), 100 + ci as u64);
+            let grad = values(y_shape.iter().product(), 200 + ci as u64);
+            let [y, dx, dw] = naive(c, &x, &w, &grad);
+            for layout in [Layout::Planar, Layout::ChannelsLast] {
+                let what = |t: &str| format!("case {ci} {layout:?} {t}");
+                let mut out = vec![f64::NAN; y.len()];
+                Forward { p: c.p }.run_as(
+                    Some(layout),
+                    &[&x, &w],
+                    &[&c.x, &w_shape],
+                    &y_shape,
+                    &mut out,
+                );
+                assert_close(&what("forward"), &out, &y);
+                let mut out = vec![f64::NAN; dx.len()];
+                BackwardInput { p: c.p }.run_as(
+                    Some(layout),
+                    &[&grad, &w],
+                    &[&y_shape, &w_shape],
+                    &c.x,
+                    &mut out,
+                );
+                assert_close(&what("input gradient"), &out, &dx);
+                let mut out = vec![f64::NAN; dw.len()];
+                BackwardWeight { p: c.p }.run_as(
+                    Some(layout),
+                    &[&grad, &x],
+                    &[&y_shape, &c.x],
+                    &w_shape,
+                    &mut out,
+                );
+                assert_close(&what("weight gradient"), &out, &dw);
+            }
+        }
+    }
+}
