@@ -1,59 +1,15 @@
 //! Core workloads timed against PyTorch in the same run; prints ingot's time,
 //! PyTorch's and the ratio (below 1.0: ingot is faster).
 //!
-//! `cargo bench -p ingot-core --bench core_ops`. PyTorch runs through the
-//! Python named by `INGOT_TORCH_PYTHON`, else the one printed by
-//! `../shared/tools/torch-env.sh`; without either only ingot's times print.
-//! Both sides use the same number of threads (rayon's pool size).
-//! The two sides alternate for `INGOT_BENCH_ROUNDS` rounds (default 3) and
-//! each workload keeps its best round: on a shared machine, load comes and
-//! goes, and should not fall on one side only.
+//! `cargo bench -p ingot-core --bench core_ops`. Both sides use the same
+//! number of threads (rayon's pool size); `benches/compare/side_by_side.rs`
+//! says how PyTorch is found and how the rounds alternate.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
+#[path = "../../../benches/compare/side_by_side.rs"]
+mod side_by_side;
 
 use ingot::{DType, Device, Tensor};
-
-/// Rounds of both sides, alternating (`INGOT_BENCH_ROUNDS`, default 3).
-/// Each workload reports its best round, so a burst of load on a shared
-/// machine does not fall on one side alone.
-fn rounds() -> usize {
-    std::env::var("INGOT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-        .max(1)
-}
-
-/// Keeps, per workload, the lower of the time in `best` and the new one.
-fn keep_best(
-    best: &mut Vec<(&'static str, f64)>,
-    round: impl IntoIterator<Item = (&'static str, f64)>,
-) {
-    for (name, t) in round {
-        match best.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, b)) => *b = b.min(t),
-            None => best.push((name, t)),
-        }
-    }
-}
-
-fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..3 {
-        f();
-    }
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
-}
+use side_by_side::median_time;
 
 fn matmul(n: usize, reps: usize) -> f64 {
     let dev = Device::cpu();
@@ -147,72 +103,13 @@ fn mlp() -> f64 {
     })
 }
 
-/// PyTorch's times for the same workloads, if a PyTorch Python is found.
-fn pytorch_times(threads: usize) -> Option<HashMap<String, f64>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var("INGOT_TORCH_PYTHON").ok().or_else(|| {
-        let script = root.join("../shared/tools/torch-env.sh");
-        let out = Command::new(script).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })?;
-    let out = Command::new(python)
-        .arg(root.join("benches/compare/core_ops.py"))
-        .arg(threads.to_string())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "PyTorch side failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                l.split_once(' ')
-                    .and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-            })
-            .collect(),
-    )
-}
-
 fn main() {
-    let threads = rayon::current_num_threads();
-    let rounds = rounds();
-    let mut ours = Vec::new();
-    let mut torch: Option<HashMap<String, f64>> = None;
-    for _ in 0..rounds {
-        let round = [
+    side_by_side::compare("core_ops.py", "median seconds per run", || {
+        vec![
             ("matmul_256", matmul(256, 200)),
             ("matmul_1024", matmul(1024, 20)),
             ("conv2d_fwd_bwd", conv()),
             ("mlp_fwd_bwd", mlp()),
-        ];
-        keep_best(&mut ours, round);
-        if let Some(times) = pytorch_times(threads) {
-            let best = torch.get_or_insert_with(HashMap::new);
-            for (name, t) in times {
-                let e = best.entry(name).or_insert(t);
-                *e = e.min(t);
-            }
-        }
-    }
-    if torch.is_none() {
-        println!("PyTorch not found (set INGOT_TORCH_PYTHON): printing ingot's times only");
-    }
-    println!("{threads} threads; median seconds per run, best of {rounds} alternating rounds");
-    println!(
-        "{:<16} {:>12} {:>12} {:>8}",
-        "workload", "ingot", "pytorch", "ratio"
-    );
-    for (name, t) in ours {
-        match torch.as_ref().and_then(|m| m.get(name)) {
-            Some(p) => println!("{name:<16} {t:>12.6} {p:>12.6} {:>8.3}", t / p),
-            None => println!("{name:<16} {t:>12.6} {:>12} {:>8}", "-", "-"),
-        }
-    }
+        ]
+    });
 }

@@ -144,21 +144,28 @@ struct Scratch<T> {
     nhwc: Vec<T>,
 }
 
-pub(crate) struct Forward {
-    pub p: Conv2dParams,
+/// Each kernel runs with the faster patch layout for its geometry.
+macro_rules! kernel_in_best_layout {
+    ($($kernel:ident),*) => {$(
+        impl FloatKernel for $kernel {
+            fn run<T: KernelFloat>(
+                &self,
+                args: &[&[T]],
+                shapes: &[&[usize]],
+                out_shape: &[usize],
+                out: &mut [T],
+            ) -> Result<()> {
+                self.run_as(None, args, shapes, out_shape, out);
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl FloatKernel for Forward {
-    fn run<T: KernelFloat>(
-        &self,
-        args: &[&[T]],
-        shapes: &[&[usize]],
-        out_shape: &[usize],
-        out: &mut [T],
-    ) -> Result<()> {
-        self.run_as(None, args, shapes, out_shape, out);
-        Ok(())
-    }
+kernel_in_best_layout!(Forward, BackwardInput, BackwardWeight);
+
+pub(crate) struct Forward {
+    pub p: Conv2dParams,
 }
 
 impl Forward {
@@ -242,19 +249,6 @@ pub(crate) struct BackwardInput {
     pub p: Conv2dParams,
 }
 
-impl FloatKernel for BackwardInput {
-    fn run<T: KernelFloat>(
-        &self,
-        args: &[&[T]],
-        shapes: &[&[usize]],
-        out_shape: &[usize],
-        out: &mut [T],
-    ) -> Result<()> {
-        self.run_as(None, args, shapes, out_shape, out);
-        Ok(())
-    }
-}
-
 impl BackwardInput {
     /// The kernel with its patches in `layout`, or the faster layout for
     /// the geometry when `None`.
@@ -322,19 +316,6 @@ impl BackwardInput {
 
 pub(crate) struct BackwardWeight {
     pub p: Conv2dParams,
-}
-
-impl FloatKernel for BackwardWeight {
-    fn run<T: KernelFloat>(
-        &self,
-        args: &[&[T]],
-        shapes: &[&[usize]],
-        out_shape: &[usize],
-        out: &mut [T],
-    ) -> Result<()> {
-        self.run_as(None, args, shapes, out_shape, out);
-        Ok(())
-    }
 }
 
 impl BackwardWeight {
@@ -442,6 +423,24 @@ mod tests {
         p: Conv2dParams,
     }
 
+    fn case(
+        x: [usize; 4],
+        o: usize,
+        k: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Case {
+        let p = Conv2dParams {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        Case { x, o, k, p }
+    }
+
     fn values(len: usize, seed: u64) -> Vec<f64> {
         let mut state = seed;
         (0..len)
@@ -509,55 +508,15 @@ mod tests {
 
     #[test]
     fn both_patch_layouts_match_the_definition() {
-        let params = |stride, padding, dilation, groups| Conv2dParams {
-            stride,
-            padding,
-            dilation,
-            groups,
-        };
+        // (input, filters, kernel, stride, padding, dilation, groups)
         let cases = [
-            Case {
-                x: [3, 8, 7, 6],
-                o: 4,
-                k: [3, 3],
-                p: params([1, 1], [1, 1], [1, 1], 1),
-            },
-            Case {
-                x: [2, 8, 9, 9],
-                o: 6,
-                k: [3, 2],
-                p: params([2, 1], [2, 0], [1, 2], 2),
-            },
-            Case {
-                x: [2, 6, 5, 5],
-                o: 4,
-                k: [5, 5],
-                p: params([1, 1], [0, 0], [1, 1], 1),
-            },
-            Case {
-                x: [5, 4, 6, 6],
-                o: 4,
-                k: [3, 3],
-                p: params([2, 2], [1, 1], [1, 1], 4),
-            },
-            Case {
-                x: [1, 3, 4, 4],
-                o: 2,
-                k: [1, 1],
-                p: params([1, 1], [0, 0], [1, 1], 1),
-            },
-            Case {
-                x: [2, 2, 3, 3],
-                o: 2,
-                k: [2, 2],
-                p: params([1, 1], [3, 3], [1, 1], 1),
-            },
-            Case {
-                x: [9, 16, 10, 10],
-                o: 8,
-                k: [5, 5],
-                p: params([1, 1], [2, 2], [1, 1], 1),
-            },
+            case([3, 8, 7, 6], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            case([2, 8, 9, 9], 6, [3, 2], [2, 1], [2, 0], [1, 2], 2),
+            case([2, 6, 5, 5], 4, [5, 5], [1, 1], [0, 0], [1, 1], 1),
+            case([5, 4, 6, 6], 4, [3, 3], [2, 2], [1, 1], [1, 1], 4),
+            case([1, 3, 4, 4], 2, [1, 1], [1, 1], [0, 0], [1, 1], 1),
+            case([2, 2, 3, 3], 2, [2, 2], [1, 1], [3, 3], [1, 1], 1),
+            case([9, 16, 10, 10], 8, [5, 5], [1, 1], [2, 2], [1, 1], 1),
         ];
         for (ci, c) in cases.iter().enumerate() {
             let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();

@@ -144,6 +144,39 @@ pub(super) fn valid_range(
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
+/// One tap `(c, i, j)` of a planar patch matrix: which of its outputs read
+/// the image rather than padding, and where the first of them reads.
+struct PlanarTap {
+    /// The patch row, `(c * kh + i) * kw + j`.
+    row: usize,
+    /// The input channel `c`.
+    channel: usize,
+    /// Output rows `oy0..oy1` and columns `ox0..ox1` inside the image.
+    oy: (usize, usize),
+    ox: (usize, usize),
+    /// The input row of output row `oy0`, and the input column of `ox0`.
+    iy0: usize,
+    ix0: usize,
+}
+
+/// The taps of a planar patch matrix, in row order.
+fn planar_taps<'a>(g: &'a Geometry, p: &'a Conv2dParams) -> impl Iterator<Item = PlanarTap> + 'a {
+    (0..g.cg() * g.kh * g.kw).map(move |row| {
+        let (channel, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let oy = valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
+        let ox = valid_range(g.ow, g.w, p.stride[1], p.padding[1], j * p.dilation[1]);
+        PlanarTap {
+            row,
+            channel,
+            oy,
+            ox,
+            // Only meaningful when the ranges are not empty, and then exact.
+            iy0: (oy.0 * p.stride[0] + i * p.dilation[0]).saturating_sub(p.padding[0]),
+            ix0: (ox.0 * p.stride[1] + j * p.dilation[1]).saturating_sub(p.padding[1]),
+        }
+    })
+}
+
 /// Fills columns `col0..col0 + OH * OW` of the planar `cols` (row stride
 /// `ld`) with the patches of one image's group channels `x` (`cg x h x w`).
 fn im2col_planar<T: KernelFloat>(
@@ -154,43 +187,33 @@ fn im2col_planar<T: KernelFloat>(
     ld: usize,
     col0: usize,
 ) {
-    let ohw = g.ohw();
-    for c in 0..g.cg() {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = &mut cols[((c * g.kh + i) * g.kw + j) * ld + col0..][..ohw];
-                let (oy0, oy1) =
-                    valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
-                let (ox0, ox1) =
-                    valid_range(g.ow, g.w, p.stride[1], p.padding[1], j * p.dilation[1]);
-                row[..oy0 * g.ow].fill(T::zero());
-                row[oy1 * g.ow..].fill(T::zero());
-                let inside = &mut row[oy0 * g.ow..oy1 * g.ow];
-                if ox0 == ox1 {
-                    inside.fill(T::zero());
-                    continue;
-                }
-                let plane = &x[c * g.hw()..][..g.hw()];
-                let iy0 = oy0 * p.stride[0] + i * p.dilation[0] - p.padding[0];
-                let base = ox0 * p.stride[1] + j * p.dilation[1] - p.padding[1];
-                let rows = inside.chunks_exact_mut(g.ow);
-                let sources = (0..oy1 - oy0).map(|k| (iy0 + k * p.stride[0]) * g.w + base);
-                // Zero-length fills still cost a call each; most rows of an
-                // unpadded convolution have none.
-                let clipped = ox0 > 0 || ox1 < g.ow;
-                for (dst, at) in rows.zip(sources) {
-                    if clipped {
-                        dst[..ox0].fill(T::zero());
-                        dst[ox1..].fill(T::zero());
-                    }
-                    let dst = &mut dst[ox0..ox1];
-                    if p.stride[1] == 1 {
-                        copy_short(dst, &plane[at..at + dst.len()]);
-                    } else {
-                        for (k, d) in dst.iter_mut().enumerate() {
-                            *d = plane[at + k * p.stride[1]];
-                        }
-                    }
+    for tap in planar_taps(g, p) {
+        let row = &mut cols[tap.row * ld + col0..][..g.ohw()];
+        let ((oy0, oy1), (ox0, ox1)) = (tap.oy, tap.ox);
+        row[..oy0 * g.ow].fill(T::zero());
+        row[oy1 * g.ow..].fill(T::zero());
+        let inside = &mut row[oy0 * g.ow..oy1 * g.ow];
+        if ox0 == ox1 {
+            inside.fill(T::zero());
+            continue;
+        }
+        let plane = &x[tap.channel * g.hw()..][..g.hw()];
+        let rows = inside.chunks_exact_mut(g.ow);
+        let sources = (0..oy1 - oy0).map(|k| (tap.iy0 + k * p.stride[0]) * g.w + tap.ix0);
+        // Zero-length fills still cost a call each; most rows of an
+        // unpadded convolution have none.
+        let clipped = ox0 > 0 || ox1 < g.ow;
+        for (dst, at) in rows.zip(sources) {
+            if clipped {
+                dst[..ox0].fill(T::zero());
+                dst[ox1..].fill(T::zero());
+            }
+            let dst = &mut dst[ox0..ox1];
+            if p.stride[1] == 1 {
+                copy_short(dst, &plane[at..at + dst.len()]);
+            } else {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    *d = plane[at + k * p.stride[1]];
                 }
             }
         }
@@ -224,33 +247,23 @@ fn col2im_planar<T: KernelFloat>(
     ld: usize,
     col0: usize,
 ) {
-    let ohw = g.ohw();
-    for c in 0..g.cg() {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = &cols[((c * g.kh + i) * g.kw + j) * ld + col0..][..ohw];
-                let (oy0, oy1) =
-                    valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
-                let (ox0, ox1) =
-                    valid_range(g.ow, g.w, p.stride[1], p.padding[1], j * p.dilation[1]);
-                if ox0 == ox1 {
-                    continue;
+    for tap in planar_taps(g, p) {
+        let row = &cols[tap.row * ld + col0..][..g.ohw()];
+        let ((oy0, oy1), (ox0, ox1)) = (tap.oy, tap.ox);
+        if ox0 == ox1 {
+            continue;
+        }
+        let plane = &mut dx[tap.channel * g.hw()..][..g.hw()];
+        for (k, src) in row[oy0 * g.ow..oy1 * g.ow].chunks_exact(g.ow).enumerate() {
+            let at = (tap.iy0 + k * p.stride[0]) * g.w + tap.ix0;
+            let src = &src[ox0..ox1];
+            if p.stride[1] == 1 {
+                for (d, &s) in plane[at..at + src.len()].iter_mut().zip(src) {
+                    *d += s;
                 }
-                for oy in oy0..oy1 {
-                    let iy = oy * p.stride[0] + i * p.dilation[0] - p.padding[0];
-                    let src = &row[oy * g.ow..][..g.ow];
-                    let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
-                    let base = ox0 * p.stride[1] + j * p.dilation[1] - p.padding[1];
-                    if p.stride[1] == 1 {
-                        for (d, &s) in dst[base..base + (ox1 - ox0)].iter_mut().zip(&src[ox0..ox1])
-                        {
-                            *d += s;
-                        }
-                    } else {
-                        for (k, &s) in src[ox0..ox1].iter().enumerate() {
-                            dst[base + k * p.stride[1]] += s;
-                        }
-                    }
+            } else {
+                for (k, &s) in src.iter().enumerate() {
+                    plane[at + k * p.stride[1]] += s;
                 }
             }
         }
