@@ -89,11 +89,43 @@ pub(crate) fn gemm_into<T: GemmScalar>(
     // inside the respective slice; `dst` is borrowed mutably, so it cannot
     // alias the operands.
     unsafe {
+        gemm_raw(
+            (m, n, k),
+            dst.as_mut_ptr(),
+            dst_strides,
+            lhs,
+            rhs,
+            accumulate,
+            par,
+        )
+    }
+}
+
+/// [`gemm_into`] writing through a raw pointer, for tasks that share one
+/// output.
+///
+/// # Safety
+/// `lhs` and `rhs` must hold every element of their `m x k` and `k x n`
+/// blocks; `dst` must be valid for writes at `i * rs + j * cs` for every
+/// `i < m`, `j < n`, with no one else reading or writing those elements
+/// meanwhile.
+unsafe fn gemm_raw<T: GemmScalar>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    (dst_rs, dst_cs): (usize, usize),
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    // SAFETY: the caller guarantees the operands' extents and that `dst`
+    // is writable and unshared at every element of the m x n block.
+    unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_cs as isize,
             dst_rs as isize,
             accumulate,
@@ -227,7 +259,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
         });
     } else {
         for (i, dst) in o.chunks_mut(mat).enumerate() {
-            split_rows(d, dst, lhs(i), rhs(i));
+            split_over_threads(d, dst, lhs(i), rhs(i));
         }
     }
 }
@@ -237,7 +269,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
 /// training step). Each thread packs its share of one operand and all of
 /// the other, so the split runs along the larger operand: rows of the
 /// output when `lhs` is the larger, columns otherwise.
-fn split_rows<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
+fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
     let threads = rayon::current_num_threads();
     let work = d.m * d.n * d.k;
     if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
@@ -323,24 +355,15 @@ fn split_cols<T: GemmScalar>(
         // all tasks end. The operands are only read and fit their buffers
         // (asserted above), the column offset n0 staying inside `rhs`.
         unsafe {
-            gemm::gemm(
-                d.m,
-                n1 - n0,
-                d.k,
+            gemm_raw(
+                (d.m, n1 - n0, d.k),
                 out.get().add(n0),
-                1,
-                d.n as isize,
-                false,
-                lhs.data.as_ptr().add(lhs.offset),
-                lhs.cs as isize,
-                lhs.rs as isize,
-                rhs.data.as_ptr().add(rhs.offset + n0 * rhs.cs),
-                rhs.cs as isize,
-                rhs.rs as isize,
-                T::ONE,
-                T::ONE,
-                false,
-                false,
+                (d.n, 1),
+                lhs,
+                Mat {
+                    offset: rhs.offset + n0 * rhs.cs,
+                    ..rhs
+                },
                 false,
                 gemm::Parallelism::None,
             )

@@ -12,6 +12,7 @@ mod pool;
 mod rand;
 mod reduce;
 mod softmax;
+mod window;
 
 use half::{bf16, f16};
 

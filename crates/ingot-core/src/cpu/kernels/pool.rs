@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::window::tap_range;
 use super::{FloatKernel, KernelFloat};
 use crate::Result;
 use crate::ir::Pool2dParams;
@@ -33,22 +34,6 @@ fn planes(input: &[usize], output: &[usize]) -> Planes {
         oh: output[2],
         ow: output[3],
     }
-}
-
-/// The outputs `o` of one axis whose tap `k` reads an input inside
-/// `0..size`: `o * stride + k - pad` in range.
-fn tap_range(out: usize, size: usize, stride: usize, pad: usize, k: usize) -> Range<usize> {
-    let lo = if k >= pad {
-        0
-    } else {
-        (pad - k).div_ceil(stride)
-    };
-    let hi = if pad + size > k {
-        (pad + size - k).div_ceil(stride)
-    } else {
-        0
-    };
-    lo.min(out)..hi.min(out).max(lo.min(out))
 }
 
 /// Input index of tap `k` for output `o` (valid inside `tap_range`).
@@ -445,14 +430,5 @@ mod tests {
                 .unwrap();
             assert_eq!(dx, want_dx, "{kernel:?} {stride:?}");
         }
-    }
-
-    #[test]
-    fn taps_skip_the_padding() {
-        // 4 inputs, stride 1, pad 1, tap 0 reads input o - 1: outputs 1..4.
-        assert_eq!(tap_range(4, 4, 1, 1, 0), 1..4);
-        assert_eq!(tap_range(4, 4, 1, 1, 2), 0..3);
-        assert_eq!(tap_range(3, 5, 2, 1, 0), 1..3);
-        assert_eq!(tap_range(2, 1, 1, 3, 0), 2..2);
     }
 }

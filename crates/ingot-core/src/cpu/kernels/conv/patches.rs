@@ -12,6 +12,9 @@
 //!   a kernel row of a pixel is one run of `kw * C/g` values. Best for many
 //!   channels, where planar runs of a small feature map are short.
 
+use std::ops::Range;
+
+use super::super::window::tap_range;
 use super::{Geometry, KernelFloat};
 use crate::ir::Conv2dParams;
 
@@ -121,29 +124,6 @@ impl Layout {
     }
 }
 
-/// The output positions `o` along one axis whose input `o * stride - pad + off`
-/// lies in `0..size`, as a half-open range.
-pub(super) fn valid_range(
-    out: usize,
-    size: usize,
-    stride: usize,
-    pad: usize,
-    off: usize,
-) -> (usize, usize) {
-    // o * stride + off >= pad  and  o * stride + off < pad + size
-    let lo = if off >= pad {
-        0
-    } else {
-        (pad - off).div_ceil(stride)
-    };
-    let hi = if pad + size > off {
-        (pad + size - off).div_ceil(stride)
-    } else {
-        0
-    };
-    (lo.min(out), hi.min(out).max(lo.min(out)))
-}
-
 /// One tap `(c, i, j)` of a planar patch matrix: which of its outputs read
 /// the image rather than padding, and where the first of them reads.
 struct PlanarTap {
@@ -151,9 +131,9 @@ struct PlanarTap {
     row: usize,
     /// The input channel `c`.
     channel: usize,
-    /// Output rows `oy0..oy1` and columns `ox0..ox1` inside the image.
-    oy: (usize, usize),
-    ox: (usize, usize),
+    /// Output rows and columns inside the image.
+    oy: Range<usize>,
+    ox: Range<usize>,
     /// The input row of output row `oy0`, and the input column of `ox0`.
     iy0: usize,
     ix0: usize,
@@ -163,16 +143,16 @@ struct PlanarTap {
 fn planar_taps<'a>(g: &'a Geometry, p: &'a Conv2dParams) -> impl Iterator<Item = PlanarTap> + 'a {
     (0..g.cg() * g.kh * g.kw).map(move |row| {
         let (channel, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-        let oy = valid_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
-        let ox = valid_range(g.ow, g.w, p.stride[1], p.padding[1], j * p.dilation[1]);
+        let oy = tap_range(g.oh, g.h, p.stride[0], p.padding[0], i * p.dilation[0]);
+        let ox = tap_range(g.ow, g.w, p.stride[1], p.padding[1], j * p.dilation[1]);
         PlanarTap {
             row,
             channel,
+            // Only meaningful when the ranges are not empty, and then exact.
+            iy0: (oy.start * p.stride[0] + i * p.dilation[0]).saturating_sub(p.padding[0]),
+            ix0: (ox.start * p.stride[1] + j * p.dilation[1]).saturating_sub(p.padding[1]),
             oy,
             ox,
-            // Only meaningful when the ranges are not empty, and then exact.
-            iy0: (oy.0 * p.stride[0] + i * p.dilation[0]).saturating_sub(p.padding[0]),
-            ix0: (ox.0 * p.stride[1] + j * p.dilation[1]).saturating_sub(p.padding[1]),
         }
     })
 }
@@ -189,7 +169,7 @@ fn im2col_planar<T: KernelFloat>(
 ) {
     for tap in planar_taps(g, p) {
         let row = &mut cols[tap.row * ld + col0..][..g.ohw()];
-        let ((oy0, oy1), (ox0, ox1)) = (tap.oy, tap.ox);
+        let (oy0, oy1, ox0, ox1) = (tap.oy.start, tap.oy.end, tap.ox.start, tap.ox.end);
         row[..oy0 * g.ow].fill(T::zero());
         row[oy1 * g.ow..].fill(T::zero());
         let inside = &mut row[oy0 * g.ow..oy1 * g.ow];
@@ -249,7 +229,7 @@ fn col2im_planar<T: KernelFloat>(
 ) {
     for tap in planar_taps(g, p) {
         let row = &cols[tap.row * ld + col0..][..g.ohw()];
-        let ((oy0, oy1), (ox0, ox1)) = (tap.oy, tap.ox);
+        let (oy0, oy1, ox0, ox1) = (tap.oy.start, tap.oy.end, tap.ox.start, tap.ox.end);
         if ox0 == ox1 {
             continue;
         }
@@ -379,20 +359,4 @@ fn col2im_channels_last<T: KernelFloat>(
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn valid_ranges_clip_padding() {
-        // size 4, stride 1, pad 1, kernel offset 0: outputs 1..5 read inputs 0..4
-        assert_eq!(valid_range(4, 4, 1, 1, 0), (1, 4));
-        assert_eq!(valid_range(4, 4, 1, 1, 2), (0, 3));
-        // stride 2: output o reads 2o - 1 + off
-        assert_eq!(valid_range(3, 5, 2, 1, 0), (1, 3));
-        // a kernel tap entirely in the padding
-        assert_eq!(valid_range(2, 1, 1, 3, 0), (2, 2));
-    }
 }
