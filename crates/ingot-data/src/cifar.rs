@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ingot_core::{Error, Result};
+use ingot_core::Result;
 
-use crate::dataset::{Dataset, Sample, Target};
+use crate::dataset::{Dataset, Sample, Target, check_index};
 use crate::files::{bad, read_maybe_gz};
 
 const IMAGE: usize = 3 * 32 * 32;
@@ -52,14 +52,7 @@ impl Records {
     }
 
     fn get(&self, index: usize, op: &'static str) -> Result<Sample> {
-        if index >= self.labels.len() {
-            return Err(Error::IndexOutOfBounds {
-                op,
-                index: index as i64,
-                dim: 0,
-                size: self.labels.len(),
-            });
-        }
+        check_index(op, index, self.labels.len())?;
         let features = self.images[index * IMAGE..(index + 1) * IMAGE]
             .iter()
             .map(|&p| p as f32 / 255.0)

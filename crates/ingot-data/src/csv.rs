@@ -4,7 +4,7 @@ use std::path::Path;
 
 use ingot_core::{Error, Result};
 
-use crate::dataset::{Dataset, Sample, Target};
+use crate::dataset::{Dataset, Sample, Target, check_index};
 use crate::files::bad;
 
 /// Rows of a comma-separated file with a header line: every column but the
@@ -174,14 +174,7 @@ impl Dataset for CsvDataset {
         self.labels.len()
     }
     fn get(&self, index: usize) -> Result<Sample> {
-        if index >= self.len() {
-            return Err(Error::IndexOutOfBounds {
-                op: "CsvDataset",
-                index: index as i64,
-                dim: 0,
-                size: self.len(),
-            });
-        }
+        check_index("CsvDataset", index, self.len())?;
         let features = self.features[index * self.width..(index + 1) * self.width].to_vec();
         let target = if self.regression {
             Target::Values(vec![self.labels[index] as f32])

@@ -8,6 +8,20 @@ use ingot_core::{DType, Error, HostData, Result, Tensor};
 
 use crate::rng::SampleRng;
 
+/// `Ok` when `index` is below `len`, else the error `op` (a data set)
+/// reports for it.
+pub(crate) fn check_index(op: &'static str, index: usize, len: usize) -> Result<()> {
+    if index < len {
+        return Ok(());
+    }
+    Err(Error::IndexOutOfBounds {
+        op,
+        index: index as i64,
+        dim: 0,
+        size: len,
+    })
+}
+
 /// Indexed access to examples (`torch.utils.data.Dataset`).
 ///
 /// ```
@@ -129,13 +143,8 @@ impl<D: Dataset> Subset<D> {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn new(dataset: Arc<D>, indices: Vec<usize>) -> Result<Subset<D>> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= dataset.len()) {
-            return Err(Error::IndexOutOfBounds {
-                op: "Subset",
-                index: bad as i64,
-                dim: 0,
-                size: dataset.len(),
-            });
+        for &i in &indices {
+            check_index("Subset", i, dataset.len())?;
         }
         Ok(Subset { dataset, indices })
     }
@@ -160,13 +169,8 @@ impl<D: Dataset> Dataset for Subset<D> {
         self.indices.len()
     }
     fn get(&self, index: usize) -> Result<D::Item> {
-        let i = *self.indices.get(index).ok_or(Error::IndexOutOfBounds {
-            op: "Subset",
-            index: index as i64,
-            dim: 0,
-            size: self.indices.len(),
-        })?;
-        self.dataset.get(i)
+        check_index("Subset", index, self.indices.len())?;
+        self.dataset.get(self.indices[index])
     }
 }
 
@@ -248,15 +252,8 @@ impl<D: Dataset> Dataset for ConcatDataset<D> {
         self.ends.last().copied().unwrap_or(0)
     }
     fn get(&self, index: usize) -> Result<D::Item> {
+        check_index("ConcatDataset", index, self.len())?;
         let part = self.ends.partition_point(|&e| e <= index);
-        if part >= self.parts.len() {
-            return Err(Error::IndexOutOfBounds {
-                op: "ConcatDataset",
-                index: index as i64,
-                dim: 0,
-                size: self.len(),
-            });
-        }
         let start = if part == 0 { 0 } else { self.ends[part - 1] };
         self.parts[part].get(index - start)
     }
@@ -354,14 +351,7 @@ impl Dataset for TensorDataset {
         self.len
     }
     fn get(&self, index: usize) -> Result<Sample> {
-        if index >= self.len {
-            return Err(Error::IndexOutOfBounds {
-                op: "TensorDataset",
-                index: index as i64,
-                dim: 0,
-                size: self.len,
-            });
-        }
+        check_index("TensorDataset", index, self.len)?;
         let size: usize = self.shape.iter().product();
         let features = self.features[index * size..(index + 1) * size].to_vec();
         let target = match &self.classes {

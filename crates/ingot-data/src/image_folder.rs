@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ingot_core::{Error, Result};
 
-use crate::dataset::{Dataset, Sample, Target};
+use crate::dataset::{Dataset, Sample, Target, check_index};
 use crate::files::bad;
 
 /// Images under `root/<class>/<file>` (`.png`, `.jpg`, `.jpeg`), classes
@@ -153,12 +153,8 @@ impl Dataset for ImageFolder {
         self.files.len()
     }
     fn get(&self, index: usize) -> Result<Sample> {
-        let (path, class) = self.files.get(index).ok_or(Error::IndexOutOfBounds {
-            op: "ImageFolder",
-            index: index as i64,
-            dim: 0,
-            size: self.files.len(),
-        })?;
+        check_index("ImageFolder", index, self.files.len())?;
+        let (path, class) = &self.files[index];
         let (features, shape) = decode_image(path)?;
         Ok(Sample::new(features, shape, Target::Class(*class as i64)))
     }

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use ingot_core::{Error, Result};
+use ingot_core::Result;
 
-use crate::dataset::{Dataset, Sample, Target};
+use crate::dataset::{Dataset, Sample, Target, check_index};
 use crate::files::{Idx, bad, find, gunzip_if_needed, parse_idx, read_idx};
 
 /// 28 x 28 grayscale digits (or, via [`FashionMnist`], clothes); samples are
@@ -147,14 +147,7 @@ impl Dataset for Mnist {
         self.labels.len()
     }
     fn get(&self, index: usize) -> Result<Sample> {
-        if index >= self.len() {
-            return Err(Error::IndexOutOfBounds {
-                op: "Mnist",
-                index: index as i64,
-                dim: 0,
-                size: self.len(),
-            });
-        }
+        check_index("Mnist", index, self.len())?;
         let size = self.rows * self.cols;
         let features = self.images[index * size..(index + 1) * size]
             .iter()
