@@ -49,11 +49,18 @@ fn pytorch_saved_models_load_and_give_pytorchs_outputs() {
         true,
     )
     .unwrap();
-    let y = m.forward(&r.get("torch_mlp", "x")).unwrap();
-    assert_eq!(
-        mismatch(&y, &r.get("torch_mlp", "y"), 1e-5, 1e-6),
-        None,
-        "MLP output"
+    // Each output against PyTorch's, to 1e-5 relative and 1e-6 absolute.
+    let matches = |got: &Tensor, entry: &str, key: &str| {
+        assert_eq!(
+            mismatch(got, &r.get(entry, key), 1e-5, 1e-6),
+            None,
+            "{entry} {key}"
+        );
+    };
+    matches(
+        &m.forward(&r.get("torch_mlp", "x")).unwrap(),
+        "torch_mlp",
+        "y",
     );
 
     let c = cnn(&dev);
@@ -61,29 +68,11 @@ fn pytorch_saved_models_load_and_give_pytorchs_outputs() {
         StateDict::load_safetensors(reference_dir().join("torch_cnn.safetensors"), &dev).unwrap();
     assert_eq!(sd.get("1.num_batches_tracked").unwrap().dtype(), DType::I64);
     c.load_state_dict(&sd, true).unwrap();
-    c.eval();
     let x = r.get("torch_cnn", "x");
-    assert_eq!(
-        mismatch(
-            &c.forward(&x).unwrap(),
-            &r.get("torch_cnn", "y_eval"),
-            1e-5,
-            1e-6
-        ),
-        None,
-        "CNN eval output"
-    );
+    c.eval();
+    matches(&c.forward(&x).unwrap(), "torch_cnn", "y_eval");
     c.train();
-    assert_eq!(
-        mismatch(
-            &c.forward(&x).unwrap(),
-            &r.get("torch_cnn", "y_train"),
-            1e-5,
-            1e-6
-        ),
-        None,
-        "CNN train output"
-    );
+    matches(&c.forward(&x).unwrap(), "torch_cnn", "y_train");
 }
 
 /// Seeded ingot models and their outputs, keyed as

@@ -1,8 +1,8 @@
 //! `Conv2d`.
 
-use ingot_core::{DType, Device, Error, Result, Tensor};
+use ingot_core::{Device, Error, Result, Tensor};
 
-use crate::init::{self, FanMode, Nonlinearity};
+use super::default_weight_and_bias;
 use crate::{Module, Parameter};
 
 /// Options of [`Conv2d`] (square sizes); `Default` is PyTorch's: stride 1,
@@ -77,33 +77,11 @@ impl Conv2d {
                 ),
             });
         }
-        let weight = Parameter::new(
-            "weight",
-            Tensor::zeros(
-                &[out_channels, in_channels / g, kernel, kernel],
-                DType::F32,
-                device,
-            )?,
-        );
-        init::kaiming_uniform_(
-            &weight,
-            5f64.sqrt(),
-            FanMode::FanIn,
-            Nonlinearity::LeakyRelu(0.0),
+        let (weight, bias) = default_weight_and_bias(
+            &[out_channels, in_channels / g, kernel, kernel],
+            config.bias,
+            device,
         )?;
-        let bias = if config.bias {
-            let b = Parameter::new("bias", Tensor::zeros(&[out_channels], DType::F32, device)?);
-            let fan_in = in_channels / g * kernel * kernel;
-            let bound = if fan_in > 0 {
-                1.0 / (fan_in as f64).sqrt()
-            } else {
-                0.0
-            };
-            init::uniform_(&b, -bound, bound)?;
-            Some(b)
-        } else {
-            None
-        };
         Ok(Conv2d {
             weight,
             bias,

@@ -1,9 +1,9 @@
 //! `Linear`, `Identity` and `Flatten`.
 
-use ingot_core::{DType, Device, Result, Tensor};
+use ingot_core::{Device, Result, Tensor};
 
-use super::py_bool;
-use crate::init::{self, FanMode, Nonlinearity};
+use super::{default_weight_and_bias, py_bool};
+
 use crate::{Module, Parameter};
 
 /// `y = x W^T + b` (`torch.nn.Linear`): `weight` is `[out, in]`, `bias`
@@ -50,28 +50,7 @@ impl Linear {
         bias: bool,
         device: &Device,
     ) -> Result<Linear> {
-        let weight = Parameter::new(
-            "weight",
-            Tensor::zeros(&[out_features, in_features], DType::F32, device)?,
-        );
-        init::kaiming_uniform_(
-            &weight,
-            5f64.sqrt(),
-            FanMode::FanIn,
-            Nonlinearity::LeakyRelu(0.0),
-        )?;
-        let bias = if bias {
-            let b = Parameter::new("bias", Tensor::zeros(&[out_features], DType::F32, device)?);
-            let bound = if in_features > 0 {
-                1.0 / (in_features as f64).sqrt()
-            } else {
-                0.0
-            };
-            init::uniform_(&b, -bound, bound)?;
-            Some(b)
-        } else {
-            None
-        };
+        let (weight, bias) = default_weight_and_bias(&[out_features, in_features], bias, device)?;
         Ok(Linear {
             weight,
             bias,

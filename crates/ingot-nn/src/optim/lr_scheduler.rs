@@ -130,6 +130,11 @@ trait Schedule {
     }
 }
 
+/// Every rate of `lrs` times `factor`.
+fn scaled(lrs: &[f64], factor: f64) -> Vec<f64> {
+    lrs.iter().map(|lr| lr * factor).collect()
+}
+
 fn step_schedule<S: Schedule>(s: &mut S, opt: &mut dyn Optimizer) -> Result<()> {
     s.base_mut().last_epoch += 1;
     s.check_step()?;
@@ -224,18 +229,12 @@ impl Schedule for StepLR {
         if e == 0 || e % self.step_size as i64 != 0 {
             current.to_vec()
         } else {
-            current.iter().map(|lr| lr * self.gamma).collect()
+            scaled(current, self.gamma)
         }
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
         let k = self.base.last_epoch.div_euclid(self.step_size as i64) as i32;
-        Some(
-            self.base
-                .base_lrs
-                .iter()
-                .map(|b| b * self.gamma.powi(k))
-                .collect(),
-        )
+        Some(scaled(&self.base.base_lrs, self.gamma.powi(k)))
     }
 }
 scheduler!(StepLR);
@@ -286,10 +285,7 @@ impl Schedule for MultiStepLR {
     fn get_lr(&self, current: &[f64]) -> Vec<f64> {
         let e = self.base.last_epoch;
         let hits = self.milestones.iter().filter(|&&m| m as i64 == e).count() as i32;
-        current
-            .iter()
-            .map(|lr| lr * self.gamma.powi(hits))
-            .collect()
+        scaled(current, self.gamma.powi(hits))
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
         let passed = self
@@ -297,13 +293,7 @@ impl Schedule for MultiStepLR {
             .iter()
             .filter(|&&m| m as i64 <= self.base.last_epoch)
             .count() as i32;
-        Some(
-            self.base
-                .base_lrs
-                .iter()
-                .map(|b| b * self.gamma.powi(passed))
-                .collect(),
-        )
+        Some(scaled(&self.base.base_lrs, self.gamma.powi(passed)))
     }
 }
 scheduler!(MultiStepLR);
@@ -352,17 +342,12 @@ impl Schedule for ExponentialLR {
         if self.base.last_epoch == 0 {
             current.to_vec()
         } else {
-            current.iter().map(|lr| lr * self.gamma).collect()
+            scaled(current, self.gamma)
         }
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
-        Some(
-            self.base
-                .base_lrs
-                .iter()
-                .map(|b| b * self.gamma.powi(self.base.last_epoch as i32))
-                .collect(),
-        )
+        let k = self.base.last_epoch as i32;
+        Some(scaled(&self.base.base_lrs, self.gamma.powi(k)))
     }
 }
 scheduler!(ExponentialLR);
@@ -516,26 +501,20 @@ impl Schedule for LinearLR {
     fn get_lr(&self, current: &[f64]) -> Vec<f64> {
         let e = self.base.last_epoch;
         if e == 0 {
-            return current.iter().map(|lr| lr * self.start_factor).collect();
+            return scaled(current, self.start_factor);
         }
         if e > self.total_iters as i64 {
             return current.to_vec();
         }
         let (s, t) = (self.start_factor, self.end_factor);
         let factor = 1.0 + (t - s) / (self.total_iters as f64 * s + (e - 1) as f64 * (t - s));
-        current.iter().map(|lr| lr * factor).collect()
+        scaled(current, factor)
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
         let (s, t) = (self.start_factor, self.end_factor);
         let progress = (self.base.last_epoch.max(0) as f64).min(self.total_iters as f64)
             / self.total_iters.max(1) as f64;
-        Some(
-            self.base
-                .base_lrs
-                .iter()
-                .map(|b| b * (s + (t - s) * progress))
-                .collect(),
-        )
+        Some(scaled(&self.base.base_lrs, s + (t - s) * progress))
     }
 }
 scheduler!(LinearLR);
