@@ -4,24 +4,11 @@ Times the same workloads as the Rust bench, with the same method (warm-up,
 then the median of repeated runs), and prints one `name seconds` line each.
 """
 
-import statistics
-import sys
-import time
-
 import torch
 
-torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads())
+from side_by_side import median_time, use_threads_from_argv
 
-
-def median_time(f, reps, warmup=3):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+use_threads_from_argv()
 
 
 def matmul(n, reps):

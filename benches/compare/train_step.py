@@ -2,26 +2,13 @@
 step (forward, cross-entropy, backward, Adam) of the same models, timed the
 same way (warm-up, then the median). Prints `name seconds` lines."""
 
-import statistics
-import sys
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads())
+from side_by_side import median_time, use_threads_from_argv
 
-
-def median_time(f, reps, warmup=5):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+use_threads_from_argv()
 
 
 def step_time(model, x, y, reps):
