@@ -295,22 +295,11 @@ pub fn avg_pool_gradient(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::MpsDataType;
-
-    fn f32s(shape: &[usize], v: Vec<f32>) -> Value {
-        Value::new(
-            MpsType {
-                shape: shape.to_vec(),
-                dtype: MpsDataType::Float32,
-            },
-            Data::F(v),
-        )
-    }
 
     #[test]
     fn a_padded_convolution_sums_the_right_neighbours() {
-        let x = f32s(&[1, 1, 2, 2], vec![1., 2., 3., 4.]);
-        let w = f32s(&[1, 1, 3, 3], vec![1.; 9]);
+        let x = Value::f32s(&[1, 1, 2, 2], vec![1., 2., 3., 4.]);
+        let w = Value::f32s(&[1, 1, 3, 3], vec![1.; 9]);
         let d = Convolution2DDescriptor {
             stride_in_x: 1,
             stride_in_y: 1,
@@ -322,13 +311,13 @@ mod tests {
             padding_bottom: 1,
             groups: 1,
         };
-        let out = convolution(&x, &w, &d, &f32s(&[1, 1, 2, 2], vec![]).ty).unwrap();
+        let out = convolution(&x, &w, &d, &Value::f32s(&[1, 1, 2, 2], vec![]).ty).unwrap();
         assert_eq!(out.data, Data::F(vec![10.; 4]));
     }
 
     #[test]
     fn pooling_ignores_padding_for_max_and_counts_it_for_average() {
-        let x = f32s(&[1, 1, 2, 2], vec![-1., -2., -3., -4.]);
+        let x = Value::f32s(&[1, 1, 2, 2], vec![-1., -2., -3., -4.]);
         let d = Pooling2DDescriptor {
             kernel_width: 2,
             kernel_height: 2,
@@ -340,7 +329,7 @@ mod tests {
             padding_bottom: 1,
             include_zero_pad_to_average: true,
         };
-        let ty = f32s(&[1, 1, 2, 2], vec![]).ty;
+        let ty = Value::f32s(&[1, 1, 2, 2], vec![]).ty;
         assert_eq!(
             max_pool(&x, &d, &ty).unwrap().data,
             Data::F(vec![-1., -2., -3., -4.])
@@ -349,7 +338,8 @@ mod tests {
             avg_pool(&x, &d, &ty).unwrap().data,
             Data::F(vec![-0.25, -0.5, -0.75, -1.])
         );
-        let g = max_pool_gradient(&f32s(&[1, 1, 2, 2], vec![1., 2., 3., 4.]), &x, &d).unwrap();
+        let g =
+            max_pool_gradient(&Value::f32s(&[1, 1, 2, 2], vec![1., 2., 3., 4.]), &x, &d).unwrap();
         assert_eq!(g.data, Data::F(vec![1., 2., 3., 4.]));
     }
 }

@@ -162,19 +162,9 @@ mod tests {
     use super::*;
     use crate::program::MpsDataType;
 
-    fn f32s(shape: &[usize], v: Vec<f32>) -> Value {
-        Value::new(
-            MpsType {
-                shape: shape.to_vec(),
-                dtype: MpsDataType::Float32,
-            },
-            Data::F(v),
-        )
-    }
-
     #[test]
     fn reductions_keep_their_axes() {
-        let x = f32s(&[2, 3], vec![1., 5., 3., 4., 2., 6.]);
+        let x = Value::f32s(&[2, 3], vec![1., 5., 3., 4., 2., 6.]);
         let out = MpsType {
             shape: vec![1, 3],
             dtype: MpsDataType::Float32,
@@ -191,7 +181,7 @@ mod tests {
 
     #[test]
     fn nan_handling_of_the_two_maximum_forms() {
-        let x = f32s(&[3], vec![1., f32::NAN, 2.]);
+        let x = Value::f32s(&[3], vec![1., f32::NAN, 2.]);
         let out = MpsType {
             shape: vec![1],
             dtype: MpsDataType::Float32,

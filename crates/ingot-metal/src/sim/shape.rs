@@ -225,29 +225,24 @@ mod tests {
     use super::*;
     use crate::program::MpsDataType;
 
-    fn f32s(shape: &[usize], v: Vec<f32>) -> Value {
-        Value::new(
-            MpsType {
-                shape: shape.to_vec(),
-                dtype: MpsDataType::Float32,
-            },
-            Data::F(v),
-        )
-    }
-
     #[test]
     fn transpose_slice_pad_and_concat_move_the_right_elements() {
-        let x = f32s(&[2, 3], vec![0., 1., 2., 3., 4., 5.]);
-        let t = transpose(&x, &[1, 0], &f32s(&[3, 2], vec![]).ty);
+        let x = Value::f32s(&[2, 3], vec![0., 1., 2., 3., 4., 5.]);
+        let t = transpose(&x, &[1, 0], &Value::f32s(&[3, 2], vec![]).ty);
         assert_eq!(t.data, Data::F(vec![0., 3., 1., 4., 2., 5.]));
-        let s = slice(&x, &[0, 1], &[1, 2], &f32s(&[2, 1], vec![]).ty);
+        let s = slice(&x, &[0, 1], &[1, 2], &Value::f32s(&[2, 1], vec![]).ty);
         assert_eq!(s.data, Data::F(vec![1., 4.]));
-        let p = pad(&f32s(&[2], vec![1., 2.]), &[1], 9.0, &f32s(&[4], vec![]).ty);
+        let p = pad(
+            &Value::f32s(&[2], vec![1., 2.]),
+            &[1],
+            9.0,
+            &Value::f32s(&[4], vec![]).ty,
+        );
         assert_eq!(p.data, Data::F(vec![9., 1., 2., 9.]));
         let c = concat(
-            &[&x, &f32s(&[2, 1], vec![7., 8.])],
+            &[&x, &Value::f32s(&[2, 1], vec![7., 8.])],
             1,
-            &f32s(&[2, 4], vec![]).ty,
+            &Value::f32s(&[2, 4], vec![]).ty,
         )
         .unwrap();
         assert_eq!(c.data, Data::F(vec![0., 1., 2., 7., 3., 4., 5., 8.]));
@@ -255,15 +250,15 @@ mod tests {
 
     #[test]
     fn gather_and_scatter_along_an_axis() {
-        let x = f32s(&[2, 3], vec![0., 1., 2., 3., 4., 5.]);
+        let x = Value::f32s(&[2, 3], vec![0., 1., 2., 3., 4., 5.]);
         let ty = MpsType {
             shape: vec![2, 1],
             dtype: MpsDataType::Int64,
         };
         let idx = Value::new(ty, Data::I(vec![2, 0]));
-        let g = gather_along_axis(1, &x, &idx, &f32s(&[2, 1], vec![]).ty).unwrap();
+        let g = gather_along_axis(1, &x, &idx, &Value::f32s(&[2, 1], vec![]).ty).unwrap();
         assert_eq!(g.data, Data::F(vec![2., 3.]));
-        let s = scatter_along_axis_add(1, &x, &f32s(&[2, 1], vec![10., 20.]), &idx).unwrap();
+        let s = scatter_along_axis_add(1, &x, &Value::f32s(&[2, 1], vec![10., 20.]), &idx).unwrap();
         assert_eq!(s.data, Data::F(vec![0., 1., 12., 23., 4., 5.]));
         let bad = Value::new(idx.ty.clone(), Data::I(vec![3, 0]));
         assert!(gather_along_axis(1, &x, &bad, &g.ty).is_err());

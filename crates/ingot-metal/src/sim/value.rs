@@ -239,6 +239,20 @@ pub(crate) fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<us
 }
 
 #[cfg(test)]
+impl Value {
+    /// A Float32 value of `shape` holding `v`, for the simulator's tests.
+    pub fn f32s(shape: &[usize], v: Vec<f32>) -> Value {
+        Value::new(
+            MpsType {
+                shape: shape.to_vec(),
+                dtype: MpsDataType::Float32,
+            },
+            Data::F(v),
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
