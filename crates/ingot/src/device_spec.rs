@@ -11,8 +11,8 @@ const KNOWN: &str = "cpu, metal[:N], metal-sim, cuda[:N]";
 /// (case-insensitive; no index means 0).
 ///
 /// Every backend compiled into this build is reachable here; asking for one
-/// that is not (Metal off macOS or without the facade feature `metal`, CUDA
-/// without feature `cuda`) is an error that says what is missing.
+/// that is not (Metal off macOS or without the facade feature `metal`; CUDA,
+/// which ingot does not have yet) is an error that says what is missing.
 ///
 /// ```
 /// let cpu = ingot::device("cpu")?;
@@ -43,8 +43,8 @@ pub fn device(spec: &str) -> Result<Device> {
         "cuda" => Err(Error::Backend {
             backend: "cuda".into(),
             msg: format!(
-                "device {spec:?} is not available: this build has no CUDA backend \
-                 (build with the facade feature `cuda`)"
+                "device {spec:?} is not available: ingot has no CUDA backend yet \
+                 (use cpu, or metal on macOS)"
             ),
         }),
         _ => Err(Error::InvalidArgument {

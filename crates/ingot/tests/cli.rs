@@ -44,6 +44,11 @@ fn fails(cwd: &Path, args: &[&str], code: i32) -> String {
     stderr
 }
 
+/// The arguments of a command line without quoting.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn summary(run: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap()
 }
@@ -98,13 +103,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     assert_eq!(log.lines().count(), 2, "the resumed run continues the log");
     let err = fails(
         &dir,
-        &[
-            "train",
-            "--resume",
-            "split/checkpoint-last",
-            "--model",
-            "cnn",
-        ],
+        &words("train --resume split/checkpoint-last --model cnn"),
         2,
     );
     assert!(err.contains("--model cnn contradicts"), "{err}");
@@ -125,18 +124,7 @@ fn write_digit(index: usize, path: &Path) -> u8 {
 #[test]
 fn eval_predict_and_inspect_read_a_trained_checkpoint() {
     let dir = workdir("use");
-    ok(
-        &dir,
-        &[
-            "train",
-            "--epochs",
-            "3",
-            "--out",
-            "run",
-            "--progress",
-            "quiet",
-        ],
-    );
+    ok(&dir, &words("train --epochs 3 --out run --progress quiet"));
     let s = summary(&dir.join("run"));
 
     let eval = ok(&dir, &["eval", "run/checkpoint-last"]);
@@ -219,23 +207,9 @@ fn the_cnn_trains_on_colour_images_of_another_size() {
     write_cifar(&data.join("test_batch.bin"), 10);
     ok(
         &dir,
-        &[
-            "train",
-            "--dataset",
-            "cifar10",
-            "--data-dir",
-            "cifar",
-            "--model",
-            "cnn",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-            "--progress",
-            "quiet",
-            "--batch-size",
-            "16",
-        ],
+        &words(
+            "train --dataset cifar10 --data-dir cifar --model cnn --epochs 1 --out run --progress quiet --batch-size 16",
+        ),
     );
     let s = summary(&dir.join("run"));
     assert_eq!(
@@ -252,18 +226,7 @@ fn the_cnn_trains_on_colour_images_of_another_size() {
         &dir,
         &["predict", "run/checkpoint-last", img.to_str().unwrap()],
     );
-    let names = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ];
+    let names = words("airplane automobile bird cat deer dog frog horse ship truck");
     assert!(names.iter().any(|n| predicted.contains(n)), "{predicted}");
 }
 
@@ -283,22 +246,9 @@ fn full_mnist_loads_from_its_directory() {
     }
     let dir = workdir("mnist");
     let data = mnist.to_str().unwrap();
-    ok(
-        &dir,
-        &[
-            "train",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            data,
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-            "--progress",
-            "quiet",
-        ],
-    );
+    let mut args = words("train --dataset mnist --epochs 1 --out run --progress quiet --data-dir");
+    args.push(data);
+    ok(&dir, &args);
     let s = summary(&dir.join("run"));
     assert_eq!(
         (s["train_samples"].as_u64(), s["test_samples"].as_u64()),
@@ -367,18 +317,7 @@ fn mistakes_get_one_clear_line_and_a_nonzero_status() {
         assert!(err.contains(want), "ingot {args:?}: {err:?} lacks {want:?}");
     }
     // A corrupt checkpoint is named, not loaded.
-    ok(
-        &dir,
-        &[
-            "train",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-            "--progress",
-            "quiet",
-        ],
-    );
+    ok(&dir, &words("train --epochs 1 --out run --progress quiet"));
     let weights = dir.join("run/checkpoint-last/model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();

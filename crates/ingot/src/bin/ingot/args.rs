@@ -15,6 +15,13 @@ pub struct Opt {
     pub help: &'static str,
 }
 
+/// `--device`, which every command that runs a model takes.
+pub const DEVICE: Opt = Opt {
+    name: "device",
+    value: "DEV",
+    help: "cpu | metal[:N] | metal-sim (default: cpu)",
+};
+
 /// A command: its name, what it does, its positional arguments and options.
 pub struct Spec {
     pub name: &'static str,

@@ -8,7 +8,7 @@ use ingot::nn::{CrossEntropyLoss, Loss, Module};
 use ingot::optim::{Adam, AdamConfig, Optimizer};
 use ingot::{DType, Device, Tensor};
 
-use crate::args::{Opt, Parsed, Spec};
+use crate::args::{DEVICE, Opt, Parsed, Spec};
 use crate::failure::Failure;
 use crate::run_info::model_flag;
 
@@ -23,11 +23,7 @@ pub const SPEC: Spec = Spec {
             value: "mlp|cnn",
             help: "Only this model (default: both)",
         },
-        Opt {
-            name: "device",
-            value: "DEV",
-            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
-        },
+        DEVICE,
         Opt {
             name: "batch-size",
             value: "N",

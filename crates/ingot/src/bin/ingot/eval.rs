@@ -7,7 +7,7 @@ use ingot::data::{DataLoader, Dataset};
 use ingot::nn::CrossEntropyLoss;
 use ingot::train::{Task, evaluate};
 
-use crate::args::{Opt, Parsed, Spec};
+use crate::args::{DEVICE, Opt, Parsed, Spec};
 use crate::datasets::DataSetKind;
 use crate::failure::Failure;
 use crate::run_info::load_model;
@@ -38,11 +38,7 @@ pub const SPEC: Spec = Spec {
             value: "N",
             help: "Batch size (default: 500)",
         },
-        Opt {
-            name: "device",
-            value: "DEV",
-            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
-        },
+        DEVICE,
     ],
     after: "CKPT is a checkpoint directory written by `ingot train` (e.g. runs/embedded-mlp-1/checkpoint-best).",
 };

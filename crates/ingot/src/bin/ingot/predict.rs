@@ -7,7 +7,7 @@ use ingot::Tensor;
 use ingot::data::{Resize, Sample, SampleRng, Target, Transform, decode_image};
 use ingot::nn::Module;
 
-use crate::args::{Opt, Parsed, Spec};
+use crate::args::{DEVICE, Opt, Parsed, Spec};
 use crate::failure::Failure;
 use crate::run_info::load_model;
 
@@ -27,11 +27,7 @@ pub const SPEC: Spec = Spec {
             value: "",
             help: "Invert the images first (dark digits on white paper, for MNIST models)",
         },
-        Opt {
-            name: "device",
-            value: "DEV",
-            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
-        },
+        DEVICE,
     ],
     after: "Images (PNG or JPEG) are scaled to [0, 1], turned to grey for one-channel models\n\
             and resized to the model's input, as the training data were.",

@@ -15,7 +15,7 @@ use ingot::optim::{Adam, AdamConfig, AdamW, Optimizer, Sgd, SgdConfig};
 use ingot::train::{Checkpoint, ProgressMode, Task, Trainer, TrainerConfig};
 use serde_json::json;
 
-use crate::args::{Opt, Parsed, Spec};
+use crate::args::{DEVICE, Opt, Parsed, Spec};
 use crate::datasets::{DataSetKind, Split};
 use crate::failure::Failure;
 use crate::run_info::{RunInfo, model_flag};
@@ -61,11 +61,7 @@ pub const SPEC: Spec = Spec {
             value: "NAME",
             help: "sgd (momentum 0.9) | adam | adamw (default: adam)",
         },
-        Opt {
-            name: "device",
-            value: "DEV",
-            help: "cpu | metal[:N] | metal-sim | cuda[:N] (default: cpu)",
-        },
+        DEVICE,
         Opt {
             name: "seed",
             value: "N",
