@@ -132,6 +132,50 @@ fn eval_materializes_every_still_referenced_pending_node() {
 }
 
 #[test]
+fn outputs_computed_inside_one_fused_pass_are_all_exact() {
+    let _guard = serial();
+    let dev = Device::cpu();
+    // Long enough to be split over threads, and not a multiple of a block.
+    let n = 100_003;
+    let vals =
+        |k: usize| -> Vec<f32> { (0..n).map(|i| ((i * k) % 97) as f32 * 0.01 - 0.4).collect() };
+    let (m0, g0, p0) = (vals(3), vals(7), vals(11));
+    let t = |v: &Vec<f32>| Tensor::from_vec(v.clone(), &[n], &dev).unwrap();
+    let (m, g, p) = (t(&m0), t(&g0), t(&p0));
+    // An Adam-like step whose new moment, sign mask and new weights are all
+    // wanted: the moment and the mask are also read by the weight update.
+    let new_m = m
+        .mul_scalar(0.9)
+        .unwrap()
+        .add(&g.mul_scalar(0.1).unwrap())
+        .unwrap();
+    let positive = g.gt(&g.zeros_like().unwrap()).unwrap();
+    let step = new_m
+        .abs()
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .add_scalar(1e-3)
+        .unwrap();
+    let new_p =
+        Tensor::where_cond(&positive, &p.sub(&step).unwrap(), &p.add(&step).unwrap()).unwrap();
+    ingot::eval(&[&new_p, &new_m, &positive]).unwrap();
+    let (got_m, got_pos, got_p) = (
+        new_m.to_vec::<f32>().unwrap(),
+        positive.to_vec::<bool>().unwrap(),
+        new_p.to_vec::<f32>().unwrap(),
+    );
+    for i in 0..n {
+        let want_m = m0[i] * 0.9 + g0[i] * 0.1;
+        let s = want_m.abs().sqrt() + 1e-3;
+        let want_p = if g0[i] > 0.0 { p0[i] - s } else { p0[i] + s };
+        assert_eq!(got_m[i], want_m, "new_m[{i}]");
+        assert_eq!(got_pos[i], g0[i] > 0.0, "positive[{i}]");
+        assert_eq!(got_p[i], want_p, "new_p[{i}]");
+    }
+}
+
+#[test]
 fn temporaries_are_freed_after_their_last_use() {
     let _guard = serial();
     let dev = Device::cpu();

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::plan::{Kernel, Program};
 use super::{CpuBuffer, Pool, cpu_data, fused, kernels};
 use crate::backend::{Buffer, Executable};
-use crate::{Error, Result};
+use crate::{Error, HostData, Result};
 
 /// Below this many elements a kernel runs on the calling thread.
 pub(crate) const PARALLEL_MIN: usize = 1 << 15;
@@ -25,11 +25,21 @@ pub(crate) fn split_for_threads<T: Send>(
         f(0, out);
         return;
     }
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = n.div_ceil(threads * 4).div_ceil(align).max(1) * align;
+    let chunk = chunk_len(n, align);
     out.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i * chunk, c));
+}
+
+/// The chunk length [`split_for_threads`] cuts `n` elements into: all of
+/// them below [`PARALLEL_MIN`], else about a quarter of each thread's share,
+/// a multiple of `align`.
+pub(crate) fn chunk_len(n: usize, align: usize) -> usize {
+    if n < PARALLEL_MIN {
+        return n.max(1);
+    }
+    let threads = rayon::current_num_threads().max(1);
+    n.div_ceil(threads * 4).div_ceil(align).max(1) * align
 }
 
 /// A compiled CPU graph.
@@ -60,7 +70,10 @@ impl Executable for CpuExecutable {
         let profiling = super::profile::enabled();
         for step in &p.steps {
             let started = profiling.then(std::time::Instant::now);
-            let mut out = self.pool.take(step.out_ty.dtype, step.out_ty.numel());
+            let mut outs: Vec<HostData> = std::iter::once(&step.out_ty)
+                .chain(step.extra_outs.iter().map(|(_, ty)| ty))
+                .map(|ty| self.pool.take(ty.dtype, ty.numel()))
+                .collect();
             {
                 let mut args = Vec::with_capacity(step.args.len());
                 for a in &step.args {
@@ -68,11 +81,14 @@ impl Executable for CpuExecutable {
                     args.push((cpu_data(buffer)?, &a.view));
                 }
                 match &step.kernel {
-                    Kernel::Fused(k) => fused::run(k, &args, &mut out),
-                    other => kernels::run(other, &args, &step.out_ty, &mut out)?,
+                    Kernel::Fused(k) => fused::run(k, &args, &mut outs)?,
+                    other => kernels::run(other, &args, &step.out_ty, &mut outs[0])?,
                 }
             }
-            slots[step.out] = Some(Arc::new(CpuBuffer::new(out, &self.pool)));
+            let written = std::iter::once(step.out).chain(step.extra_outs.iter().map(|(s, _)| *s));
+            for (slot, out) in written.zip(outs) {
+                slots[slot] = Some(Arc::new(CpuBuffer::new(out, &self.pool)));
+            }
             if let Some(t0) = started {
                 super::profile::record(
                     format!("{} {:?}", step.kernel.label(), step.out_ty.shape),

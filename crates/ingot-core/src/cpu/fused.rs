@@ -12,10 +12,12 @@
 use half::{bf16, f16};
 use num_traits::Float;
 
-use super::exec::split_for_threads;
+use rayon::prelude::*;
+
+use super::exec::chunk_len;
 use super::view::View;
 use crate::ir::{BinaryOp, UnaryOp};
-use crate::{DType, HostData};
+use crate::{DType, Error, HostData, Result};
 
 /// Elements per block: one register of the program.
 pub(crate) const BLOCK: usize = 256;
@@ -97,13 +99,14 @@ pub(crate) enum Instr {
     },
 }
 
-/// A register program computing one output.
+/// A register program computing one or more outputs of the same length.
 #[derive(Clone, Debug)]
 pub(crate) struct FusedKernel {
     pub instrs: Vec<Instr>,
     /// Registers needed per kind, indexed by [`Kind::slot`].
     pub n_regs: [usize; 4],
-    pub out: Reg,
+    /// The register stored into each output, the step's main output first.
+    pub outs: Vec<Reg>,
 }
 
 /// An argument: its data and the view that maps the kernel's logical index
@@ -128,28 +131,97 @@ impl Regs {
     }
 }
 
-/// Runs `k` over every element of `out`.
-pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], out: &mut HostData) {
-    match out {
-        HostData::F64(o) => run_typed(k, args, o, |r, d| store(&r.f64[k.out.index], d, |x| x)),
-        HostData::F32(o) => run_typed(k, args, o, |r, d| store(&r.f32[k.out.index], d, |x| x)),
-        HostData::F16(o) => run_typed(k, args, o, |r, d| {
-            store(&r.f32[k.out.index], d, f16::from_f32)
-        }),
-        HostData::BF16(o) => run_typed(k, args, o, |r, d| {
-            store(&r.f32[k.out.index], d, bf16::from_f32)
-        }),
-        HostData::I64(o) => run_typed(k, args, o, |r, d| store(&r.i64[k.out.index], d, |x| x)),
-        HostData::I32(o) => run_typed(k, args, o, |r, d| {
-            store(&r.i64[k.out.index], d, |x| x as i32)
-        }),
-        HostData::U8(o) => run_typed(k, args, o, |r, d| {
-            store(&r.i64[k.out.index], d, |x| x as u8)
-        }),
-        HostData::Bool(o) => run_typed(k, args, o, |r, d| {
-            store(&r.mask[k.out.index], d, |x| x != 0)
-        }),
+/// A stretch of one output buffer, written from a register.
+enum Sink<'a> {
+    F64(&'a mut [f64]),
+    F32(&'a mut [f32]),
+    F16(&'a mut [f16]),
+    BF16(&'a mut [bf16]),
+    I64(&'a mut [i64]),
+    I32(&'a mut [i32]),
+    U8(&'a mut [u8]),
+    Bool(&'a mut [bool]),
+}
+
+impl<'a> Sink<'a> {
+    /// `data` cut into stretches of `size` elements.
+    fn chunks(data: &'a mut HostData, size: usize) -> Vec<Sink<'a>> {
+        match data {
+            HostData::F64(v) => v.chunks_mut(size).map(Sink::F64).collect(),
+            HostData::F32(v) => v.chunks_mut(size).map(Sink::F32).collect(),
+            HostData::F16(v) => v.chunks_mut(size).map(Sink::F16).collect(),
+            HostData::BF16(v) => v.chunks_mut(size).map(Sink::BF16).collect(),
+            HostData::I64(v) => v.chunks_mut(size).map(Sink::I64).collect(),
+            HostData::I32(v) => v.chunks_mut(size).map(Sink::I32).collect(),
+            HostData::U8(v) => v.chunks_mut(size).map(Sink::U8).collect(),
+            HostData::Bool(v) => v.chunks_mut(size).map(Sink::Bool).collect(),
+        }
     }
+
+    /// Stores register `reg` into elements `at..at + len`, rounding to the
+    /// sink's type.
+    #[inline(always)]
+    fn store(&mut self, r: &Regs, reg: Reg, at: usize, len: usize) {
+        let i = reg.index;
+        match self {
+            Sink::F64(d) => store(&r.f64[i][..len], &mut d[at..], |x| x),
+            Sink::F32(d) => store(&r.f32[i][..len], &mut d[at..], |x| x),
+            Sink::F16(d) => store(&r.f32[i][..len], &mut d[at..], f16::from_f32),
+            Sink::BF16(d) => store(&r.f32[i][..len], &mut d[at..], bf16::from_f32),
+            Sink::I64(d) => store(&r.i64[i][..len], &mut d[at..], |x| x),
+            Sink::I32(d) => store(&r.i64[i][..len], &mut d[at..], |x| x as i32),
+            Sink::U8(d) => store(&r.i64[i][..len], &mut d[at..], |x| x as u8),
+            Sink::Bool(d) => store(&r.mask[i][..len], &mut d[at..], |x| x != 0),
+        }
+    }
+}
+
+/// Runs `k` over every element of its outputs `outs` (one per
+/// [`FusedKernel::outs`], all of one length).
+pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> Result<()> {
+    let n = outs.first().map_or(0, HostData::len);
+    if outs.len() != k.outs.len() || outs.iter().any(|o| o.len() != n) {
+        return Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: format!(
+                "internal: a fused kernel of {} outputs given {} buffers of lengths {:?}",
+                k.outs.len(),
+                outs.len(),
+                outs.iter().map(HostData::len).collect::<Vec<_>>()
+            ),
+        });
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let size = chunk_len(n, BLOCK);
+    // One task per stretch of `size` elements, holding that stretch of every
+    // output.
+    let mut tasks: Vec<Vec<Sink<'_>>> = (0..n.div_ceil(size)).map(|_| Vec::new()).collect();
+    for out in outs.iter_mut() {
+        for (task, sink) in tasks.iter_mut().zip(Sink::chunks(out, size)) {
+            task.push(sink);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    let wide = wide_simd();
+    let work = |(t, mut sinks): (usize, Vec<Sink<'_>>)| {
+        let len = size.min(n - t * size);
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: `wide_simd` checked at run time that this CPU has the
+            // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
+            unsafe { run_chunk_avx2(k, args, t * size, len, &mut sinks) };
+            return;
+        }
+        run_chunk(k, args, t * size, len, &mut sinks);
+    };
+    if tasks.len() == 1 {
+        tasks.into_iter().enumerate().for_each(work);
+    } else {
+        tasks.into_par_iter().enumerate().for_each(work);
+    }
+    Ok(())
 }
 
 #[inline(always)]
@@ -159,63 +231,40 @@ fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     }
 }
 
-fn run_typed<T: Send>(
-    k: &FusedKernel,
-    args: &[Arg<'_>],
-    out: &mut [T],
-    store: impl Fn(&Regs, &mut [T]) + Sync,
-) {
-    #[cfg(target_arch = "x86_64")]
-    let wide = wide_simd();
-    split_for_threads(out, BLOCK, |start, chunk| {
-        #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: `wide_simd` checked at run time that this CPU has the
-            // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
-            unsafe { run_chunk_avx2(k, args, start, chunk, &store) };
-            return;
-        }
-        run_chunk(k, args, start, chunk, &store);
-    });
-}
-
 /// Whether the CPU has AVX2 and FMA, for the wide build of the interpreter.
 #[cfg(target_arch = "x86_64")]
 fn wide_simd() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
-/// Runs the program over one chunk of the output. Everything it calls is
-/// inlined, so [`run_chunk_avx2`] gets a copy vectorized for AVX2.
+/// Runs the program over elements `start..start + len`, whose stretch of
+/// each output `sinks` holds. Everything it calls is inlined, so
+/// [`run_chunk_avx2`] gets a copy vectorized for AVX2.
 #[inline(always)]
-fn run_chunk<T>(
-    k: &FusedKernel,
-    args: &[Arg<'_>],
-    start: usize,
-    chunk: &mut [T],
-    store: &impl Fn(&Regs, &mut [T]),
-) {
+fn run_chunk(k: &FusedKernel, args: &[Arg<'_>], start: usize, len: usize, sinks: &mut [Sink<'_>]) {
     let mut regs = Regs::new(k.n_regs);
-    for (b, dst) in chunk.chunks_mut(BLOCK).enumerate() {
-        let base = start + b * BLOCK;
+    for at in (0..len).step_by(BLOCK) {
+        let block = BLOCK.min(len - at);
         for instr in &k.instrs {
-            exec(instr, args, base, dst.len(), &mut regs);
+            exec(instr, args, start + at, block, &mut regs);
         }
-        store(&regs, dst);
+        for (sink, &reg) in sinks.iter_mut().zip(&k.outs) {
+            sink.store(&regs, reg, at, block);
+        }
     }
 }
 
 /// [`run_chunk`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_chunk_avx2<T>(
+unsafe fn run_chunk_avx2(
     k: &FusedKernel,
     args: &[Arg<'_>],
     start: usize,
-    chunk: &mut [T],
-    store: &impl Fn(&Regs, &mut [T]),
+    len: usize,
+    sinks: &mut [Sink<'_>],
 ) {
-    run_chunk(k, args, start, chunk, store);
+    run_chunk(k, args, start, len, sinks);
 }
 
 /// Takes register `$i` of `$regs.$kind` out (leaving an empty vector), so

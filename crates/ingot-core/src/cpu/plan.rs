@@ -2,9 +2,10 @@
 //!
 //! - Elementwise ops, constants, `arange` and reshapes are *fusible*. A
 //!   fusible node is inlined into its consumers when they are all fusible and
-//!   in one group and it is not an output; each group's last node is its root
-//!   and becomes one [`FusedKernel`], so a chain of N elementwise ops is one
-//!   pass over memory.
+//!   in one group; each group's last node is its root and becomes one
+//!   [`FusedKernel`], so a chain of N elementwise ops is one pass over
+//!   memory. A graph output inlined this way is also stored by the kernel:
+//!   an optimizer's new moments and new weights come out of one pass.
 //! - Permute, expand, slice (and reshape where strides allow) are views: they
 //!   change how the next kernel reads a buffer, never copy it.
 //! - Every other op is a kernel step reading its arguments through views
@@ -75,6 +76,9 @@ impl Kernel {
     /// A short name for profiles.
     pub fn label(&self) -> String {
         match self {
+            Kernel::Fused(k) if k.outs.len() > 1 => {
+                format!("fused({}, {} outputs)", k.instrs.len(), k.outs.len())
+            }
             Kernel::Fused(k) => format!("fused({})", k.instrs.len()),
             Kernel::Copy => "copy".into(),
             Kernel::Reduce { op, axes } => format!("{op:?}{axes:?}").to_lowercase(),
@@ -104,6 +108,9 @@ pub(crate) struct Step {
     pub args: Vec<Operand>,
     pub out: usize,
     pub out_ty: TensorType,
+    /// Further slots a fused kernel writes, in the order of its
+    /// [`FusedKernel::outs`] after the first.
+    pub extra_outs: Vec<(usize, TensorType)>,
     /// Slots whose last reader is this step.
     pub free_after: Vec<usize>,
 }
@@ -169,7 +176,7 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
     for &o in &g.outputs {
         is_output[o] = true;
     }
-    let (group, members) = fusion_groups(g, &consumers, &is_output);
+    let (group, members) = fusion_groups(g, &consumers);
 
     let mut p = Planner {
         g,
@@ -227,13 +234,10 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
 }
 
 /// Assigns fusible nodes to groups, last node first: a node joins its
-/// consumers' group when they are all fusible and share one group. Returns
+/// consumers' group when they are all fusible and share one group (the
+/// group's kernel then also stores the node if it is an output). Returns
 /// each node's group and each group's members in node order (root last).
-fn fusion_groups(
-    g: &Graph,
-    consumers: &[Vec<NodeId>],
-    is_output: &[bool],
-) -> (Vec<Option<usize>>, Vec<Vec<NodeId>>) {
+fn fusion_groups(g: &Graph, consumers: &[Vec<NodeId>]) -> (Vec<Option<usize>>, Vec<Vec<NodeId>>) {
     let n = g.nodes.len();
     let mut group: Vec<Option<usize>> = vec![None; n];
     let mut members: Vec<Vec<NodeId>> = Vec::new();
@@ -243,7 +247,7 @@ fn fusion_groups(
         }
         let cs = &consumers[i];
         let shared = match cs.first() {
-            Some(&first) if !is_output[i] => {
+            Some(&first) => {
                 let gid = group[first];
                 (gid.is_some() && cs.iter().all(|&c| group[c] == gid))
                     .then_some(gid)
@@ -272,7 +276,9 @@ fn schedule_frees(steps: &mut [Step], outputs: &[usize], n_slots: usize) {
         for a in &step.args {
             last[a.slot] = Some(s);
         }
-        last[step.out] = last[step.out].or(Some(s));
+        for out in std::iter::once(step.out).chain(step.extra_outs.iter().map(|(o, _)| *o)) {
+            last[out] = last[out].or(Some(s));
+        }
     }
     for &o in outputs {
         last[o] = None;
@@ -308,6 +314,7 @@ impl Planner<'_> {
             args,
             out: slot,
             out_ty,
+            extra_outs: Vec::new(),
             free_after: Vec::new(),
         });
         operand
@@ -431,13 +438,30 @@ impl Planner<'_> {
             };
             values.insert(m, v);
         }
-        let out = values[&root];
-        let kernel = b.finish(out);
-        Ok(Val::Slot(self.emit(
-            Kernel::Fused(kernel),
-            args,
-            node.ty.clone(),
-        )))
+        // The root first, then the members that are graph outputs.
+        let stored: Vec<NodeId> = std::iter::once(root)
+            .chain(
+                members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != root && self.is_output[m]),
+            )
+            .collect();
+        let kernel = b.finish(&stored.iter().map(|m| values[m]).collect::<Vec<_>>());
+        let out = self.emit(Kernel::Fused(kernel), args, node.ty.clone());
+        let step = self.steps.len() - 1;
+        for &m in &stored[1..] {
+            let ty = self.g.nodes[m].ty.clone();
+            let slot = self.slot_len.len();
+            self.slot_len.push(ty.numel());
+            self.vals[m] = Val::Slot(Operand {
+                slot,
+                view: View::contiguous(&ty.shape),
+                dtype: ty.dtype,
+            });
+            self.steps[step].extra_outs.push((slot, ty));
+        }
+        Ok(Val::Slot(out))
     }
 
     /// Whether node `i`'s only reader is a transpose of its last two axes
@@ -588,15 +612,18 @@ impl FusedBuilder {
     }
 
     /// Allocates registers: a value's register is reused once its last
-    /// reader has run (never by that reader's own result).
-    fn finish(self, out: usize) -> FusedKernel {
+    /// reader has run (never by that reader's own result); the values in
+    /// `outs`, stored after the last instruction, keep theirs.
+    fn finish(self, outs: &[usize]) -> FusedKernel {
         let mut last_use = vec![0usize; self.kinds.len()];
         for (i, instr) in self.instrs.iter().enumerate() {
             for r in sources(instr) {
                 last_use[r.index] = i;
             }
         }
-        last_use[out] = usize::MAX;
+        for &out in outs {
+            last_use[out] = usize::MAX;
+        }
         let mut free: [Vec<usize>; 4] = Default::default();
         let mut n_regs = [0usize; 4];
         let mut phys: Vec<usize> = vec![0; self.kinds.len()];
@@ -626,10 +653,13 @@ impl FusedBuilder {
         FusedKernel {
             instrs,
             n_regs,
-            out: Reg {
-                kind: self.kinds[out],
-                index: phys[out],
-            },
+            outs: outs
+                .iter()
+                .map(|&out| Reg {
+                    kind: self.kinds[out],
+                    index: phys[out],
+                })
+                .collect(),
         }
     }
 }
@@ -721,6 +751,39 @@ mod tests {
         };
         assert_eq!(p.steps[0].args.len(), 1, "x is loaded once");
         assert!(k.n_regs[0] <= 3, "registers are reused: {:?}", k.n_regs);
+    }
+
+    #[test]
+    fn an_output_read_by_an_elementwise_consumer_is_stored_by_its_kernel() {
+        // An optimizer step: new_m = m * g * 0.5 and new_p = p - new_m are
+        // both outputs; one pass over memory writes both.
+        let nodes = vec![
+            node(Op::Input(0), vec![], &[8]),
+            node(Op::Input(1), vec![], &[8]),
+            node(Op::Input(2), vec![], &[8]),
+            node(Op::Binary(BinaryOp::Mul), vec![0, 1], &[8]),
+            node(Op::Const(Literal(0.5)), vec![], &[8]),
+            node(Op::Binary(BinaryOp::Mul), vec![3, 4], &[8]),
+            node(Op::Binary(BinaryOp::Sub), vec![2, 5], &[8]),
+        ];
+        let g = Graph {
+            inputs: vec![ty(&[8]); 3],
+            outputs: vec![5, 6],
+            nodes,
+        };
+        let p = plan(&g).unwrap();
+        assert_eq!(kernels(&p), vec!["fused"]);
+        let step = &p.steps[0];
+        let Kernel::Fused(k) = &step.kernel else {
+            unreachable!()
+        };
+        assert_eq!(k.outs.len(), 2);
+        assert_eq!(step.extra_outs.len(), 1);
+        assert_eq!(p.outputs, vec![step.extra_outs[0].0, step.out]);
+        assert!(
+            !p.outputs.iter().any(|o| step.free_after.contains(o)),
+            "outputs are never freed"
+        );
     }
 
     #[test]
