@@ -243,14 +243,32 @@ fn wide_simd() -> bool {
 #[inline(always)]
 fn run_chunk(k: &FusedKernel, args: &[Arg<'_>], start: usize, len: usize, sinks: &mut [Sink<'_>]) {
     let mut regs = Regs::new(k.n_regs);
-    for at in (0..len).step_by(BLOCK) {
-        let block = BLOCK.min(len - at);
-        for instr in &k.instrs {
-            exec(instr, args, start + at, block, &mut regs);
-        }
-        for (sink, &reg) in sinks.iter_mut().zip(&k.outs) {
-            sink.store(&regs, reg, at, block);
-        }
+    let whole = len / BLOCK * BLOCK;
+    for at in (0..whole).step_by(BLOCK) {
+        // A constant length, so that each instruction's loop has a known
+        // trip count.
+        run_block(k, args, (start, at, BLOCK), sinks, &mut regs);
+    }
+    if whole < len {
+        run_block(k, args, (start, whole, len - whole), sinks, &mut regs);
+    }
+}
+
+/// Runs the program over the `block` elements at `start + at` and stores
+/// them at `at` of each output stretch.
+#[inline(always)]
+fn run_block(
+    k: &FusedKernel,
+    args: &[Arg<'_>],
+    (start, at, block): (usize, usize, usize),
+    sinks: &mut [Sink<'_>],
+    regs: &mut Regs,
+) {
+    for instr in &k.instrs {
+        exec(instr, args, start + at, block, regs);
+    }
+    for (sink, &reg) in sinks.iter_mut().zip(&k.outs) {
+        sink.store(regs, reg, at, block);
     }
 }
 
