@@ -33,7 +33,7 @@ pub fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
 /// `script` alternately, then prints each workload's best times and their
 /// ratio; `unit` says what a time is, for the table's heading.
 pub fn compare(script: &str, unit: &str, mut round: impl FnMut() -> Vec<(&'static str, f64)>) {
-    let threads = rayon::current_num_threads();
+    let threads = ingot::cpu::num_threads();
     let rounds = std::env::var("INGOT_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

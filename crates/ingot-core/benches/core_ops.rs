@@ -2,8 +2,9 @@
 //! PyTorch's and the ratio (below 1.0: ingot is faster).
 //!
 //! `cargo bench -p ingot-core --bench core_ops`. Both sides use the same
-//! number of threads (rayon's pool size); `benches/compare/side_by_side.rs`
-//! says how PyTorch is found and how the rounds alternate.
+//! number of threads (`ingot::cpu::num_threads()`, `INGOT_NUM_THREADS` to
+//! set it); `benches/compare/side_by_side.rs` says how PyTorch is found and
+//! how the rounds alternate.
 
 #[path = "../../../benches/compare/side_by_side.rs"]
 mod side_by_side;

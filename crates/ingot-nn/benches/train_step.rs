@@ -3,9 +3,10 @@
 //! PyTorch in the same run; prints both times and the ratio (below 1.0:
 //! ingot is faster).
 //!
-//! `cargo bench -p ingot-nn --bench train_step`. Both sides use rayon's
-//! thread count; `benches/compare/side_by_side.rs` says how PyTorch is
-//! found and how the rounds alternate.
+//! `cargo bench -p ingot-nn --bench train_step`. Both sides use the same
+//! number of threads (`ingot::cpu::num_threads()`, `INGOT_NUM_THREADS` to
+//! set it); `benches/compare/side_by_side.rs` says how PyTorch is found and
+//! how the rounds alternate.
 
 #[path = "../../../benches/compare/side_by_side.rs"]
 mod side_by_side;

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::plan::{Kernel, Program};
-use super::{CpuBuffer, Pool, cpu_data, fused, kernels};
+use super::{CpuBuffer, Pool, cpu_data, fused, kernels, parallel};
 use crate::backend::{Buffer, Executable};
 use crate::{Error, HostData, Result};
 
@@ -26,9 +24,7 @@ pub(crate) fn split_for_threads<T: Send>(
         return;
     }
     let chunk = chunk_len(n, align);
-    out.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(i, c)| f(i * chunk, c));
+    parallel::for_each_chunk(out, chunk, |i, c| f(i * chunk, c));
 }
 
 /// The chunk length [`split_for_threads`] cuts `n` elements into: all of
@@ -38,7 +34,7 @@ pub(crate) fn chunk_len(n: usize, align: usize) -> usize {
     if n < PARALLEL_MIN {
         return n.max(1);
     }
-    let threads = rayon::current_num_threads().max(1);
+    let threads = parallel::num_threads();
     n.div_ceil(threads * 4).div_ceil(align).max(1) * align
 }
 

@@ -12,9 +12,8 @@
 use half::{bf16, f16};
 use num_traits::Float;
 
-use rayon::prelude::*;
-
 use super::exec::chunk_len;
+use super::parallel;
 use super::view::View;
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::{DType, Error, HostData, Result};
@@ -205,22 +204,18 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
     }
     #[cfg(target_arch = "x86_64")]
     let wide = wide_simd();
-    let work = |(t, mut sinks): (usize, Vec<Sink<'_>>)| {
+    let work = |t: usize, sinks: &mut Vec<Sink<'_>>| {
         let len = size.min(n - t * size);
         #[cfg(target_arch = "x86_64")]
         if wide {
             // SAFETY: `wide_simd` checked at run time that this CPU has the
             // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
-            unsafe { run_chunk_avx2(k, args, t * size, len, &mut sinks) };
+            unsafe { run_chunk_avx2(k, args, t * size, len, sinks) };
             return;
         }
-        run_chunk(k, args, t * size, len, &mut sinks);
+        run_chunk(k, args, t * size, len, sinks);
     };
-    if tasks.len() == 1 {
-        tasks.into_iter().enumerate().for_each(work);
-    } else {
-        tasks.into_par_iter().enumerate().for_each(work);
-    }
+    parallel::for_each_item(&mut tasks, work);
     Ok(())
 }
 

@@ -5,11 +5,12 @@
 //! chains become fused kernels that make one pass over memory, movement ops
 //! become strided views that cost nothing, and every buffer is freed to a
 //! caching pool after its last use. Running the plan walks its steps; large
-//! kernels split their work over rayon's threads.
+//! kernels split their work over the backend's threads (see `parallel`).
 
 mod exec;
 mod fused;
 mod kernels;
+mod parallel;
 mod plan;
 mod pool;
 mod profile;
@@ -25,14 +26,15 @@ use crate::{Error, HostData, Result};
 pub(crate) use pool::Pool;
 pub use profile::{KernelTime, take_profile};
 
-/// How many threads the CPU backend spreads large kernels over (rayon's
-/// pool: the number of cores, or `RAYON_NUM_THREADS`).
+/// How many threads the CPU backend spreads large kernels over: the
+/// `INGOT_NUM_THREADS` environment variable if set (read once, at the first
+/// use), else the number of cores.
 ///
 /// ```
 /// assert!(ingot::cpu::num_threads() >= 1);
 /// ```
 pub fn num_threads() -> usize {
-    rayon::current_num_threads().max(1)
+    parallel::num_threads()
 }
 
 /// The CPU backend. Use it through [`crate::Device::cpu`].

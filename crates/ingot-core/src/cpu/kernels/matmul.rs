@@ -1,14 +1,13 @@
 //! Batched matrix multiplication through the `gemm` crate, reading operands
 //! through their strides (a transposed view costs no copy).
 
-use half::f16;
-use rayon::prelude::*;
-
 use super::super::fused::{Arg, gather};
+use super::super::parallel;
 use super::super::view::View;
 use super::{check_bounds, narrow, widen};
 use crate::ir::TensorType;
 use crate::{Error, HostData, Result};
+use half::f16;
 
 /// Element types `gemm` multiplies natively.
 pub(crate) trait GemmScalar: Copy + Send + Sync + 'static {
@@ -244,7 +243,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
     };
     let work = d.m * d.n * d.k;
     if ao.len() > 1 && work < SMALL_GEMM {
-        o.par_chunks_mut(mat).enumerate().for_each(|(i, dst)| {
+        parallel::for_each_chunk(o, mat, |i, dst| {
             gemm_into(
                 d.m,
                 d.n,
@@ -270,7 +269,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
 /// the other, so the split runs along the larger operand: rows of the
 /// output when `lhs` is the larger, columns otherwise.
 fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
-    let threads = rayon::current_num_threads();
+    let threads = parallel::num_threads();
     let work = d.m * d.n * d.k;
     if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
         gemm_into(
@@ -291,26 +290,24 @@ fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rh
         return;
     }
     let rows = d.m.div_ceil(threads);
-    dst.par_chunks_mut(rows * d.n)
-        .enumerate()
-        .for_each(|(c, block)| {
-            let m = block.len() / d.n;
-            let part = Mat {
-                offset: lhs.offset + c * rows * lhs.rs,
-                ..lhs
-            };
-            gemm_into(
-                m,
-                d.n,
-                d.k,
-                block,
-                (d.n, 1),
-                part,
-                rhs,
-                false,
-                gemm::Parallelism::None,
-            );
-        });
+    parallel::for_each_chunk(dst, rows * d.n, |c, block| {
+        let m = block.len() / d.n;
+        let part = Mat {
+            offset: lhs.offset + c * rows * lhs.rs,
+            ..lhs
+        };
+        gemm_into(
+            m,
+            d.n,
+            d.k,
+            block,
+            (d.n, 1),
+            part,
+            rhs,
+            false,
+            gemm::Parallelism::None,
+        );
+    });
 }
 
 /// A pointer the column tasks of [`split_cols`] share.
@@ -344,7 +341,7 @@ fn split_cols<T: GemmScalar>(
     assert!(d.m * d.n <= dst.len(), "gemm output exceeds its buffer");
     let cols = d.n.div_ceil(threads);
     let out = SharedOut(dst.as_mut_ptr());
-    (0..threads).into_par_iter().for_each(|c| {
+    parallel::for_each_index(threads, |c| {
         let (n0, n1) = (c * cols, ((c + 1) * cols).min(d.n));
         if n0 >= n1 {
             return;

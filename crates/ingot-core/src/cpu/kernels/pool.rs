@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
+use super::super::parallel;
 
 use super::window::tap_range;
 use super::{FloatKernel, KernelFloat};
@@ -158,18 +158,16 @@ impl FloatKernel for MaxForward {
             return Ok(());
         }
         let fast = is_2x2(&self.p);
-        out.par_chunks_mut(plane_out)
-            .enumerate()
-            .for_each(|(pl, dst)| {
-                let x = &args[0][pl * plane_in..][..plane_in];
-                if fast {
-                    max_2x2(x, &g, dst);
-                    return;
-                }
-                for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
-                    row_max(x, &g, &self.p, oy, row);
-                }
-            });
+        parallel::for_each_chunk(out, plane_out, |pl, dst| {
+            let x = &args[0][pl * plane_in..][..plane_in];
+            if fast {
+                max_2x2(x, &g, dst);
+                return;
+            }
+            for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
+                row_max(x, &g, &self.p, oy, row);
+            }
+        });
         Ok(())
     }
 }
@@ -193,9 +191,11 @@ impl FloatKernel for MaxBackward {
             return Ok(());
         }
         let (p, fast) = (&self.p, is_2x2(&self.p));
-        out.par_chunks_mut(plane_in).enumerate().for_each_init(
+        parallel::for_each_chunk_init(
+            out,
+            plane_in,
             || (vec![T::zero(); g.ow], vec![0u8; g.ow]),
-            |(best, found), (pl, dx)| {
+            |(best, found), pl, dx| {
                 let xs = &x[pl * plane_in..][..plane_in];
                 let gs = &grad[pl * plane_out..][..plane_out];
                 if fast {
@@ -264,9 +264,11 @@ impl FloatKernel for AvgForward {
             return Ok(());
         }
         let p = &self.p;
-        out.par_chunks_mut(plane_out).enumerate().for_each_init(
+        parallel::for_each_chunk_init(
+            out,
+            plane_out,
             || vec![T::zero(); g.ow],
-            |div, (pl, dst)| {
+            |div, pl, dst| {
                 let x = &args[0][pl * plane_in..][..plane_in];
                 for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
                     row.fill(T::zero());
@@ -305,9 +307,11 @@ impl FloatKernel for AvgBackward {
             return Ok(());
         }
         let p = &self.p;
-        out.par_chunks_mut(plane_in).enumerate().for_each_init(
+        parallel::for_each_chunk_init(
+            out,
+            plane_in,
             || (vec![T::zero(); g.ow], vec![T::zero(); g.ow]),
-            |(div, share), (pl, dx)| {
+            |(div, share), pl, dx| {
                 dx.fill(T::zero());
                 let gs = &args[0][pl * plane_out..][..plane_out];
                 for oy in 0..g.oh {

@@ -12,6 +12,7 @@ use half::{bf16, f16};
 
 use super::super::exec::{PARALLEL_MIN, split_for_threads};
 use super::super::fused::{Arg, BLOCK, gather};
+use super::super::parallel;
 use super::super::view::View;
 use crate::ir::{ArgReduceOp, ReduceOp};
 use crate::{Error, HostData, Result};
@@ -245,19 +246,20 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             }
             acc
         };
-        if outer < rayon::current_num_threads() && inner >= PARALLEL_MIN {
-            use rayon::prelude::*;
-            let parts = rayon::current_num_threads() * 4;
+        let threads = parallel::num_threads();
+        if outer < threads && inner >= PARALLEL_MIN {
+            let parts = threads * 4;
             let chunk = inner.div_ceil(parts);
             for (o, acc) in accs.iter_mut().enumerate() {
-                *acc = (0..parts)
-                    .into_par_iter()
-                    .map(|p| {
-                        let s = (p * chunk).min(inner);
-                        let e = ((p + 1) * chunk).min(inner);
-                        fold_range(o * inner + s, e - s, L::init(op))
-                    })
-                    .reduce(|| L::init(op), |a, b| L::merge(op, a, b));
+                let mut partial = vec![L::init(op); parts];
+                parallel::for_each_item(&mut partial, |p, part| {
+                    let s = (p * chunk).min(inner);
+                    let e = ((p + 1) * chunk).min(inner);
+                    *part = fold_range(o * inner + s, e - s, *part);
+                });
+                *acc = partial
+                    .into_iter()
+                    .fold(L::init(op), |a, b| L::merge(op, a, b));
             }
         } else {
             let per_thread = (PARALLEL_MIN / inner.max(1)).max(1);

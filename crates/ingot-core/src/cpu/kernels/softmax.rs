@@ -1,6 +1,6 @@
 //! Softmax and log-softmax along one axis, max-shifted for stability.
 
-use rayon::prelude::*;
+use super::super::parallel;
 
 use super::{FloatKernel, KernelFloat};
 use crate::Result;
@@ -26,9 +26,11 @@ impl FloatKernel for Softmax {
             return Ok(());
         }
         let x = args[0];
-        out.par_chunks_mut(block).enumerate().for_each_init(
+        parallel::for_each_chunk_init(
+            out,
+            block,
             || (vec![T::zero(); inner], vec![T::zero(); inner]),
-            |(maxes, sums), (o, dst)| {
+            |(maxes, sums), o, dst| {
                 let src = &x[o * block..][..block];
                 maxes.fill(T::neg_infinity());
                 for row in src.chunks_exact(inner) {

@@ -21,7 +21,7 @@ mod patches;
 
 use std::borrow::Cow;
 
-use rayon::prelude::*;
+use super::super::parallel;
 
 use super::matmul::{Mat, gemm_into};
 use super::{FloatKernel, KernelFloat};
@@ -85,7 +85,7 @@ impl Geometry {
     /// Images per block: enough for [`MIN_COLUMNS`], but leaving every
     /// thread at least one block.
     fn block(&self) -> usize {
-        let threads = rayon::current_num_threads().max(1);
+        let threads = parallel::num_threads();
         let wide = MIN_COLUMNS.div_ceil(self.ohw().max(1));
         wide.min(self.n.div_ceil(threads)).max(1)
     }
@@ -93,7 +93,7 @@ impl Geometry {
     /// batch, as far as [`MAX_WEIGHT_GRAD_COLS`] allows (a longer inner
     /// dimension costs the GEMM nothing and saves partial sums).
     fn weight_grad_block(&self) -> usize {
-        let threads = rayon::current_num_threads().max(1);
+        let threads = parallel::num_threads();
         let per_image = (self.k() * self.ohw()).max(1);
         (MAX_WEIGHT_GRAD_COLS / per_image)
             .min(self.n.div_ceil(threads))
@@ -193,55 +193,53 @@ impl Forward {
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
         let (x, wt) = (args[0], filters_for(args[1], &g, layout));
         let block = g.block();
-        out.par_chunks_mut(block * per_image)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (bi, dst)| {
-                let (first, images) = (bi * block, dst.len() / per_image);
-                let ld = images * ohw;
-                let (rs, cs) = layout.strides(k, ld);
-                for gi in 0..g.groups {
-                    layout.fill(
-                        x,
-                        &g,
-                        &self.p,
-                        gi,
-                        (first, images),
-                        &mut s.cols,
-                        &mut s.nhwc,
-                    );
-                    s.rows.resize(og * ld, T::zero());
-                    // G^T = cols^T @ w^T: (P x K) @ (K x O/g), stored as G.
-                    let lhs = Mat {
-                        data: s.cols.as_slice(),
-                        offset: 0,
-                        rs: cs,
-                        cs: rs,
-                    };
-                    let rhs = Mat {
-                        data: &wt,
-                        offset: gi * og * k,
-                        rs: 1,
-                        cs: k,
-                    };
-                    gemm_into(
-                        ld,
-                        og,
-                        k,
-                        &mut s.rows,
-                        (1, ld),
-                        lhs,
-                        rhs,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                    for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
-                        let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
-                        for (o, plane) in planes.enumerate() {
-                            plane.copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
-                        }
+        parallel::for_each_chunk_init(out, block * per_image, Scratch::default, |s, bi, dst| {
+            let (first, images) = (bi * block, dst.len() / per_image);
+            let ld = images * ohw;
+            let (rs, cs) = layout.strides(k, ld);
+            for gi in 0..g.groups {
+                layout.fill(
+                    x,
+                    &g,
+                    &self.p,
+                    gi,
+                    (first, images),
+                    &mut s.cols,
+                    &mut s.nhwc,
+                );
+                s.rows.resize(og * ld, T::zero());
+                // G^T = cols^T @ w^T: (P x K) @ (K x O/g), stored as G.
+                let lhs = Mat {
+                    data: s.cols.as_slice(),
+                    offset: 0,
+                    rs: cs,
+                    cs: rs,
+                };
+                let rhs = Mat {
+                    data: &wt,
+                    offset: gi * og * k,
+                    rs: 1,
+                    cs: k,
+                };
+                gemm_into(
+                    ld,
+                    og,
+                    k,
+                    &mut s.rows,
+                    (1, ld),
+                    lhs,
+                    rhs,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
+                    let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
+                    for (o, plane) in planes.enumerate() {
+                        plane.copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
                     }
                 }
-            });
+            }
+        });
     }
 }
 
@@ -274,43 +272,41 @@ impl BackwardInput {
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
         let (grad, wt) = (args[0], filters_for(args[1], &g, layout));
         let block = g.block();
-        out.par_chunks_mut(block * per_image)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (bi, dx)| {
-                let (first, images) = (bi * block, dx.len() / per_image);
-                let ld = images * ohw;
-                let (rs, cs) = layout.strides(k, ld);
-                dx.fill(T::zero());
-                for gi in 0..g.groups {
-                    block_rows(grad, &g, gi, (first, images), &mut s.rows);
-                    s.cols.resize(k * ld, T::zero());
-                    // cols^T = G^T @ w: (P x O/g) @ (O/g x K).
-                    let lhs = Mat {
-                        data: s.rows.as_slice(),
-                        offset: 0,
-                        rs: 1,
-                        cs: ld,
-                    };
-                    let rhs = Mat {
-                        data: &wt,
-                        offset: gi * og * k,
-                        rs: k,
-                        cs: 1,
-                    };
-                    gemm_into(
-                        ld,
-                        k,
-                        og,
-                        &mut s.cols,
-                        (cs, rs),
-                        lhs,
-                        rhs,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                    layout.add_back(&s.cols, &g, &self.p, gi, images, dx, &mut s.nhwc);
-                }
-            });
+        parallel::for_each_chunk_init(out, block * per_image, Scratch::default, |s, bi, dx| {
+            let (first, images) = (bi * block, dx.len() / per_image);
+            let ld = images * ohw;
+            let (rs, cs) = layout.strides(k, ld);
+            dx.fill(T::zero());
+            for gi in 0..g.groups {
+                block_rows(grad, &g, gi, (first, images), &mut s.rows);
+                s.cols.resize(k * ld, T::zero());
+                // cols^T = G^T @ w: (P x O/g) @ (O/g x K).
+                let lhs = Mat {
+                    data: s.rows.as_slice(),
+                    offset: 0,
+                    rs: 1,
+                    cs: ld,
+                };
+                let rhs = Mat {
+                    data: &wt,
+                    offset: gi * og * k,
+                    rs: k,
+                    cs: 1,
+                };
+                gemm_into(
+                    ld,
+                    k,
+                    og,
+                    &mut s.cols,
+                    (cs, rs),
+                    lhs,
+                    rhs,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                layout.add_back(&s.cols, &g, &self.p, gi, images, dx, &mut s.nhwc);
+            }
+        });
     }
 }
 
@@ -346,55 +342,49 @@ impl BackwardWeight {
         let blocks = g.n.div_ceil(block);
         // Each block adds cols @ G^T (K x O/g per group, so the transposed
         // filters) into its thread's partial sum.
-        let partials = (0..blocks)
-            .into_par_iter()
-            .fold(
-                || (vec![T::zero(); out.len()], Scratch::default()),
-                |(mut wt, mut s), bi| {
-                    let first = bi * block;
-                    let images = block.min(g.n - first);
-                    let ld = images * ohw;
-                    let (rs, cs) = layout.strides(k, ld);
-                    for gi in 0..g.groups {
-                        layout.fill(
-                            x,
-                            &g,
-                            &self.p,
-                            gi,
-                            (first, images),
-                            &mut s.cols,
-                            &mut s.nhwc,
-                        );
-                        block_rows(grad, &g, gi, (first, images), &mut s.rows);
-                        let lhs = Mat {
-                            data: s.cols.as_slice(),
-                            offset: 0,
-                            rs,
-                            cs,
-                        };
-                        let rhs = Mat {
-                            data: s.rows.as_slice(),
-                            offset: 0,
-                            rs: 1,
-                            cs: ld,
-                        };
-                        gemm_into(
-                            k,
-                            og,
-                            ld,
-                            &mut wt[gi * og * k..],
-                            (og, 1),
-                            lhs,
-                            rhs,
-                            true,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                    (wt, s)
-                },
-            )
-            .map(|(wt, _)| wt)
-            .collect::<Vec<_>>();
+        let mut partials: Vec<Vec<T>> = vec![Vec::new(); blocks];
+        parallel::for_each_item_init(&mut partials, Scratch::default, |s, bi, wt| {
+            *wt = vec![T::zero(); out.len()];
+            let first = bi * block;
+            let images = block.min(g.n - first);
+            let ld = images * ohw;
+            let (rs, cs) = layout.strides(k, ld);
+            for gi in 0..g.groups {
+                layout.fill(
+                    x,
+                    &g,
+                    &self.p,
+                    gi,
+                    (first, images),
+                    &mut s.cols,
+                    &mut s.nhwc,
+                );
+                block_rows(grad, &g, gi, (first, images), &mut s.rows);
+                let lhs = Mat {
+                    data: s.cols.as_slice(),
+                    offset: 0,
+                    rs,
+                    cs,
+                };
+                let rhs = Mat {
+                    data: s.rows.as_slice(),
+                    offset: 0,
+                    rs: 1,
+                    cs: ld,
+                };
+                gemm_into(
+                    k,
+                    og,
+                    ld,
+                    &mut wt[gi * og * k..],
+                    (og, 1),
+                    lhs,
+                    rhs,
+                    true,
+                    gemm::Parallelism::None,
+                );
+            }
+        });
         // Each group's K x O/g sums, into the O/g x C/g x kh x kw filters.
         for part in partials {
             for gi in 0..g.groups {
