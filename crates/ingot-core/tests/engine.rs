@@ -150,12 +150,16 @@ fn outputs_computed_inside_one_fused_pass_are_all_exact() {
         .add(&g.mul_scalar(0.1).unwrap())
         .unwrap();
     let positive = g.gt(&g.zeros_like().unwrap()).unwrap();
+    // A one-element tensor broadcast over all of them, as a learning rate is.
+    let lr = Tensor::from_vec(vec![0.5f32], &[1], &dev).unwrap();
     let step = new_m
         .abs()
         .unwrap()
         .sqrt()
         .unwrap()
         .add_scalar(1e-3)
+        .unwrap()
+        .mul(&lr)
         .unwrap();
     let new_p =
         Tensor::where_cond(&positive, &p.sub(&step).unwrap(), &p.add(&step).unwrap()).unwrap();
@@ -167,7 +171,7 @@ fn outputs_computed_inside_one_fused_pass_are_all_exact() {
     );
     for i in 0..n {
         let want_m = m0[i] * 0.9 + g0[i] * 0.1;
-        let s = want_m.abs().sqrt() + 1e-3;
+        let s = (want_m.abs().sqrt() + 1e-3) * 0.5;
         let want_p = if g0[i] > 0.0 { p0[i] - s } else { p0[i] + s };
         assert_eq!(got_m[i], want_m, "new_m[{i}]");
         assert_eq!(got_pos[i], g0[i] > 0.0, "positive[{i}]");

@@ -102,6 +102,10 @@ pub(crate) enum Instr {
 #[derive(Clone, Debug)]
 pub(crate) struct FusedKernel {
     pub instrs: Vec<Instr>,
+    /// How many leading instructions compute values that are the same in
+    /// every block (constants, broadcast scalars): they run once per chunk
+    /// and their registers are never reused.
+    pub prologue: usize,
     /// Registers needed per kind, indexed by [`Kind::slot`].
     pub n_regs: [usize; 4],
     /// The register stored into each output, the step's main output first.
@@ -238,6 +242,9 @@ fn wide_simd() -> bool {
 #[inline(always)]
 fn run_chunk(k: &FusedKernel, args: &[Arg<'_>], start: usize, len: usize, sinks: &mut [Sink<'_>]) {
     let mut regs = Regs::new(k.n_regs);
+    for instr in &k.instrs[..k.prologue] {
+        exec(instr, args, start, BLOCK.min(len), &mut regs);
+    }
     let whole = len / BLOCK * BLOCK;
     for at in (0..whole).step_by(BLOCK) {
         // A constant length, so that each instruction's loop has a known
@@ -259,7 +266,7 @@ fn run_block(
     sinks: &mut [Sink<'_>],
     regs: &mut Regs,
 ) {
-    for instr in &k.instrs {
+    for instr in &k.instrs[k.prologue..] {
         exec(instr, args, start + at, block, regs);
     }
     for (sink, &reg) in sinks.iter_mut().zip(&k.outs) {

@@ -447,7 +447,25 @@ impl Planner<'_> {
                     .filter(|&m| m != root && self.is_output[m]),
             )
             .collect();
-        let kernel = b.finish(&stored.iter().map(|m| values[m]).collect::<Vec<_>>());
+        // Constants and loads of a single broadcast value are the same in
+        // every block: they run once per chunk.
+        let invariant: Vec<bool> = b
+            .instrs
+            .iter()
+            .map(|instr| match instr {
+                Instr::Const { .. } => true,
+                Instr::Load { arg, .. } => {
+                    let v = &args[*arg].view;
+                    v.shape
+                        .iter()
+                        .zip(&v.strides)
+                        .all(|(&d, &s)| s == 0 || d == 1)
+                }
+                _ => false,
+            })
+            .collect();
+        let outs: Vec<usize> = stored.iter().map(|m| values[m]).collect();
+        let kernel = b.finish(&outs, &invariant);
         let out = self.emit(Kernel::Fused(kernel), args, node.ty.clone());
         let step = self.steps.len() - 1;
         for &m in &stored[1..] {
@@ -611,15 +629,27 @@ impl FusedBuilder {
         }
     }
 
-    /// Allocates registers: a value's register is reused once its last
-    /// reader has run (never by that reader's own result); the values in
-    /// `outs`, stored after the last instruction, keep theirs.
-    fn finish(self, outs: &[usize]) -> FusedKernel {
+    /// Moves the instructions marked `invariant` (which read no register)
+    /// to the front, as the kernel's prologue, then allocates registers: a
+    /// value's register is reused once its last reader has run (never by
+    /// that reader's own result); the prologue's values and those in `outs`
+    /// (stored after the last instruction) keep theirs.
+    fn finish(self, outs: &[usize], invariant: &[bool]) -> FusedKernel {
+        let (prologue, body): (Vec<_>, Vec<_>) = self
+            .instrs
+            .into_iter()
+            .zip(invariant)
+            .partition(|&(_, &inv)| inv);
+        let prologue_len = prologue.len();
+        let mut instrs: Vec<Instr> = prologue.into_iter().chain(body).map(|(i, _)| i).collect();
         let mut last_use = vec![0usize; self.kinds.len()];
-        for (i, instr) in self.instrs.iter().enumerate() {
+        for (i, instr) in instrs.iter().enumerate() {
             for r in sources(instr) {
                 last_use[r.index] = i;
             }
+        }
+        for instr in &mut instrs[..prologue_len] {
+            last_use[dest_mut(instr).index] = usize::MAX;
         }
         for &out in outs {
             last_use[out] = usize::MAX;
@@ -628,7 +658,6 @@ impl FusedBuilder {
         let mut n_regs = [0usize; 4];
         let mut phys: Vec<usize> = vec![0; self.kinds.len()];
         let slot = Kind::slot;
-        let mut instrs = self.instrs;
         for (i, instr) in instrs.iter_mut().enumerate() {
             let srcs: Vec<Reg> = sources(instr);
             let dst = dest_mut(instr);
@@ -652,6 +681,7 @@ impl FusedBuilder {
         }
         FusedKernel {
             instrs,
+            prologue: prologue_len,
             n_regs,
             outs: outs
                 .iter()
@@ -778,6 +808,11 @@ mod tests {
             unreachable!()
         };
         assert_eq!(k.outs.len(), 2);
+        assert!(
+            k.prologue == 1 && matches!(k.instrs[0], Instr::Const { .. }),
+            "the constant is made once per chunk: {:?}",
+            k.instrs
+        );
         assert_eq!(step.extra_outs.len(), 1);
         assert_eq!(p.outputs, vec![step.extra_outs[0].0, step.out]);
         assert!(
@@ -808,6 +843,13 @@ mod tests {
         };
         let p = plan(&g).unwrap();
         assert_eq!(kernels(&p), vec!["matmul", "fused"]);
+        let Kernel::Fused(k) = &p.steps[1].kernel else {
+            unreachable!()
+        };
+        assert_eq!(
+            k.prologue, 1,
+            "only the constant is the same in every block"
+        );
         assert_eq!(
             p.steps[0].args[0].view.strides,
             vec![1, 3],
