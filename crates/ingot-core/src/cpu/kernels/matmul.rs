@@ -1,13 +1,14 @@
 //! Batched matrix multiplication through the `gemm` crate, reading operands
 //! through their strides (a transposed view costs no copy).
 
+use half::f16;
+
 use super::super::fused::{Arg, gather};
 use super::super::parallel;
 use super::super::view::View;
 use super::{check_bounds, narrow, widen};
 use crate::ir::TensorType;
 use crate::{Error, HostData, Result};
-use half::f16;
 
 /// Element types `gemm` multiplies natively.
 pub(crate) trait GemmScalar: Copy + Send + Sync + 'static {

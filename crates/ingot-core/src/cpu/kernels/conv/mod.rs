@@ -341,7 +341,8 @@ impl BackwardWeight {
         let block = g.weight_grad_block();
         let blocks = g.n.div_ceil(block);
         // Each block adds cols @ G^T (K x O/g per group, so the transposed
-        // filters) into its thread's partial sum.
+        // filters) into its own partial sum; the sums are added in block
+        // order below, so the result does not depend on the threads.
         let mut partials: Vec<Vec<T>> = vec![Vec::new(); blocks];
         parallel::for_each_item_init(&mut partials, Scratch::default, |s, bi, wt| {
             *wt = vec![T::zero(); out.len()];
