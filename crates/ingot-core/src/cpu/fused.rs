@@ -230,9 +230,10 @@ fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     }
 }
 
-/// Whether the CPU has AVX2 and FMA, for the wide build of the interpreter.
+/// Whether the CPU has AVX2 and FMA, for the wide builds of the
+/// interpreter and of other kernels.
 #[cfg(target_arch = "x86_64")]
-fn wide_simd() -> bool {
+pub(crate) fn wide_simd() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
