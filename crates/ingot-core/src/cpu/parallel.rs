@@ -3,7 +3,7 @@
 //! they sleep, so that the next loop of a training step starts on them at
 //! once.
 //!
-//! Why not rayon: a rayon fork-join costs 8-15 µs on a 2-core VM (the idle
+//! Why not rayon: a rayon fork-join costs 8.5-17 µs on a 2-core VM (the idle
 //! worker has to notice the job between `sched_yield` calls, or be woken
 //! from a futex), against about 1.3 µs here, and a training step runs dozens
 //! of parallel kernels. OpenMP runtimes (what PyTorch runs on) spin the same
