@@ -261,13 +261,19 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
                     .into_iter()
                     .fold(L::init(op), |a, b| L::merge(op, a, b));
             }
-        } else {
-            let per_thread = (PARALLEL_MIN / inner.max(1)).max(1);
-            split_for_threads(&mut accs, per_thread.min(BLOCK), |o0, acc| {
+        } else if outer * inner >= PARALLEL_MIN {
+            // Enough work to share, however few the outputs (a conv bias
+            // gradient has one per channel): a few outputs per task.
+            let per_task = outer.div_ceil(threads * 4);
+            parallel::for_each_chunk(&mut accs, per_task, |c, acc| {
                 for (k, a) in acc.iter_mut().enumerate() {
-                    *a = fold_range((o0 + k) * inner, inner, *a);
+                    *a = fold_range((c * per_task + k) * inner, inner, *a);
                 }
             });
+        } else {
+            for (o, a) in accs.iter_mut().enumerate() {
+                *a = fold_range(o * inner, inner, *a);
+            }
         }
     }
     L::store(&accs, out);
