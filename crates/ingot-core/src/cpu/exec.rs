@@ -18,12 +18,7 @@ pub(crate) fn split_for_threads<T: Send>(
     align: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let n = out.len();
-    if n < PARALLEL_MIN {
-        f(0, out);
-        return;
-    }
-    let chunk = chunk_len(n, align);
+    let chunk = chunk_len(out.len(), align);
     parallel::for_each_chunk(out, chunk, |i, c| f(i * chunk, c));
 }
 

@@ -15,6 +15,8 @@ use num_traits::Float;
 use super::exec::chunk_len;
 use super::parallel;
 use super::view::View;
+#[cfg(target_arch = "x86_64")]
+use super::wide_simd;
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::{DType, Error, HostData, Result};
 
@@ -228,13 +230,6 @@ fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     for (d, &s) in dst.iter_mut().zip(reg) {
         *d = conv(s);
     }
-}
-
-/// Whether the CPU has AVX2 and FMA, for the wide builds of the
-/// interpreter and of other kernels.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn wide_simd() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 /// Runs the program over elements `start..start + len`, whose stretch of

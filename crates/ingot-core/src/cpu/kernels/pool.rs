@@ -114,7 +114,7 @@ fn max_2x2<T: KernelFloat>(x: &[T], g: &Planes, dst: &mut [T]) {
 /// to its first maximum, every other input gets zero.
 fn max_2x2_backward<T: KernelFloat>(x: &[T], grad: &[T], g: &Planes, dx: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if super::super::fused::wide_simd() {
+    if super::super::wide_simd() {
         // SAFETY: `wide_simd` checked at run time that this CPU has the
         // AVX2 and FMA instructions the wide build is compiled for.
         return unsafe { max_2x2_backward_avx2(x, grad, g, dx) };
