@@ -1,19 +1,20 @@
 """PyTorch side of `cargo bench -p ingot-core --bench core_ops`.
 
 Times the same workloads as the Rust bench, with the same method (warm-up,
-then the median of repeated runs), and prints one `name seconds` line each.
+then the median of repeated runs), each time the Rust side asks for one
+(`side_by_side.serve`).
 """
 
 import torch
 
-from side_by_side import median_time, use_threads_from_argv
+from side_by_side import median_time, serve, use_threads_from_argv
 
 use_threads_from_argv()
 
 
 def matmul(n, reps):
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return median_time(lambda: torch.matmul(a, b), reps)
+    return lambda: median_time(lambda: torch.matmul(a, b), reps)
 
 
 def conv():
@@ -26,7 +27,7 @@ def conv():
             t.grad = None
         torch.nn.functional.conv2d(x, w, b, padding=1).sum().backward()
 
-    return median_time(step, 10)
+    return lambda: median_time(step, 10)
 
 
 def mlp():
@@ -43,10 +44,12 @@ def mlp():
         logits = torch.relu(x @ w1 + b1) @ w2 + b2
         torch.nn.functional.cross_entropy(logits, y).backward()
 
-    return median_time(step, 200)
+    return lambda: median_time(step, 200)
 
 
-print("matmul_256", matmul(256, 200))
-print("matmul_1024", matmul(1024, 20))
-print("conv2d_fwd_bwd", conv())
-print("mlp_fwd_bwd", mlp())
+serve({
+    "matmul_256": matmul(256, 200),
+    "matmul_1024": matmul(1024, 20),
+    "conv2d_fwd_bwd": conv(),
+    "mlp_fwd_bwd": mlp(),
+})

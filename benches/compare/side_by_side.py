@@ -1,6 +1,7 @@
 """What the PyTorch sides of the side-by-side benches share (the Python half
-of side_by_side.rs): the thread count from the first argument, and the timing
-method, the same as the Rust side's."""
+of side_by_side.rs): the thread count from the first argument, the timing
+method (the same as the Rust side's), and the loop that answers the Rust
+side's requests."""
 
 import statistics
 import sys
@@ -24,3 +25,14 @@ def median_time(f, reps, warmup=3):
         f()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def serve(workloads):
+    """Answers the Rust side: for each workload name read from stdin, runs
+    `workloads[name]()` (which returns seconds) and prints the seconds on a
+    line of their own; an unknown name gets `nan`. Ends at end of input."""
+    for line in sys.stdin:
+        name = line.strip()
+        if name:
+            f = workloads.get(name)
+            print(f() if f else float("nan"), flush=True)

@@ -3,15 +3,25 @@
 //! `INGOT_TORCH_PYTHON`, else the Python printed by
 //! `../shared/tools/torch-env.sh`) and the table of ratios.
 //!
-//! The two sides alternate for `INGOT_BENCH_ROUNDS` rounds (default 3) and
-//! each workload keeps its best round: on a shared machine, load comes and
-//! goes, and should not fall on one side only. Benches include this file
+//! The PyTorch script stays running and times a workload whenever asked
+//! (`serve` in `side_by_side.py`). Each round times every workload on both
+//! sides back to back, the side that goes first alternating from round to
+//! round, for `INGOT_BENCH_ROUNDS` rounds (default 10). A workload's ratio
+//! is the median of its rounds' ratios: the two times of a round are taken
+//! a fraction of a second apart, so the ratio holds while a shared machine's
+//! speed comes and goes between rounds. Each timing starts after a pause
+//! of [`PAUSE`], so that neither side's worker threads still spin from its
+//! last loop (measured here: PyTorch's OpenMP threads spin for about 10 ms
+//! after a parallel region, ingot's for 200 us). Benches include this file
 //! with `#[path = ...] mod side_by_side;`.
 
-use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The pause before each timing.
+const PAUSE: Duration = Duration::from_millis(50);
 
 /// The median wall time of `reps` runs of `f`, after 3 warm-up runs.
 pub fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -25,84 +35,134 @@ pub fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
             t0.elapsed().as_secs_f64()
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
+    median(&mut times)
 }
 
-/// Runs `round` (ingot's `(workload, seconds)` pairs) and the PyTorch
-/// `script` alternately, then prints each workload's best times and their
-/// ratio; `unit` says what a time is, for the table's heading.
-pub fn compare(script: &str, unit: &str, mut round: impl FnMut() -> Vec<(&'static str, f64)>) {
+/// The median of `v` (the upper one of an even count), reordering `v`.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// An ingot workload: a function that returns its time in seconds.
+pub type Timer<'a> = Box<dyn FnMut() -> f64 + 'a>;
+
+/// Times each `(name, timer)` workload on ingot and, through `script`, on
+/// PyTorch, alternately for the rounds, then prints each workload's median
+/// times and ratio; `unit` says what a time is, for the table's heading.
+pub fn compare(script: &str, unit: &str, mut workloads: Vec<(&'static str, Timer<'_>)>) {
     let threads = ingot::cpu::num_threads();
     let rounds = std::env::var("INGOT_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3usize)
+        .unwrap_or(10usize)
         .max(1);
-    let mut ours: Vec<(&'static str, f64)> = Vec::new();
-    let mut torch: Option<HashMap<String, f64>> = None;
-    for _ in 0..rounds {
-        for (name, t) in round() {
-            match ours.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, best)) => *best = best.min(t),
-                None => ours.push((name, t)),
-            }
-        }
-        if let Some(times) = pytorch_times(script, threads) {
-            let best = torch.get_or_insert_with(HashMap::new);
-            for (name, t) in times {
-                let e = best.entry(name).or_insert(t);
-                *e = e.min(t);
-            }
-        }
-    }
+    let mut torch = Torch::start(script, threads);
     if torch.is_none() {
         println!("PyTorch not found (set INGOT_TORCH_PYTHON): printing ingot's times only");
     }
-    println!("{threads} threads; {unit}, best of {rounds} alternating rounds");
+    let mut ours = vec![Vec::new(); workloads.len()];
+    let mut theirs = vec![Vec::new(); workloads.len()];
+    let mut ratios = vec![Vec::new(); workloads.len()];
+    for round in 0..rounds {
+        for (i, (name, timer)) in workloads.iter_mut().enumerate() {
+            let mut torch_time = || {
+                std::thread::sleep(PAUSE);
+                let t = torch.as_mut()?.time(name);
+                if t.is_none() {
+                    eprintln!("PyTorch side failed on {name}; going on with ingot alone");
+                    torch = None;
+                }
+                t
+            };
+            let mut ingot_time = || {
+                std::thread::sleep(PAUSE);
+                timer()
+            };
+            let (ingot, pytorch) = if round % 2 == 0 {
+                let ingot = ingot_time();
+                (ingot, torch_time())
+            } else {
+                let pytorch = torch_time();
+                (ingot_time(), pytorch)
+            };
+            ours[i].push(ingot);
+            if let Some(p) = pytorch {
+                theirs[i].push(p);
+                ratios[i].push(ingot / p);
+            }
+        }
+    }
     println!(
-        "{:<16} {:>12} {:>12} {:>8}",
+        "{threads} threads; {unit}: the median of {rounds} rounds, \
+         ingot and PyTorch back to back in each"
+    );
+    println!(
+        "{:<16} {:>12} {:>12} {:>8}  ratio range",
         "workload", "ingot", "pytorch", "ratio"
     );
-    for (name, t) in ours {
-        match torch.as_ref().and_then(|m| m.get(name)) {
-            Some(p) => println!("{name:<16} {t:>12.6} {p:>12.6} {:>8.3}", t / p),
-            None => println!("{name:<16} {t:>12.6} {:>12} {:>8}", "-", "-"),
+    for (i, (name, _)) in workloads.iter().enumerate() {
+        let t = median(&mut ours[i]);
+        if ratios[i].is_empty() {
+            println!("{name:<16} {t:>12.6} {:>12} {:>8}", "-", "-");
+            continue;
         }
+        let p = median(&mut theirs[i]);
+        let r = median(&mut ratios[i]);
+        let (lo, hi) = (ratios[i][0], ratios[i][ratios[i].len() - 1]);
+        println!("{name:<16} {t:>12.6} {p:>12.6} {r:>8.3}  {lo:.3}-{hi:.3}");
     }
 }
 
-/// PyTorch's times from `script`, one `name seconds` line per workload, if
-/// a PyTorch Python is found.
-fn pytorch_times(script: &str, threads: usize) -> Option<HashMap<String, f64>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var("INGOT_TORCH_PYTHON").ok().or_else(|| {
-        let out = Command::new(root.join("../shared/tools/torch-env.sh"))
-            .output()
+/// The PyTorch script, running, with a pipe each way.
+struct Torch {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Torch {
+    /// Starts `script` on `threads` threads, if a PyTorch Python is found.
+    fn start(script: &str, threads: usize) -> Option<Torch> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = std::env::var("INGOT_TORCH_PYTHON").ok().or_else(|| {
+            let out = Command::new(root.join("../shared/tools/torch-env.sh"))
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        })?;
+        let mut child = Command::new(python)
+            .arg(root.join("benches/compare").join(script))
+            .arg(threads.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
             .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })?;
-    let out = Command::new(python)
-        .arg(root.join("benches/compare").join(script))
-        .arg(threads.to_string())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "PyTorch side failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take()?);
+        Some(Torch {
+            child,
+            stdin,
+            stdout,
+        })
     }
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                l.split_once(' ')
-                    .and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-            })
-            .collect(),
-    )
+
+    /// PyTorch's time of workload `name` in seconds; `None` if the script
+    /// failed (its error went to stderr) or does not know `name`.
+    fn time(&mut self, name: &str) -> Option<f64> {
+        writeln!(self.stdin.as_mut()?, "{name}").ok()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        line.trim().parse().ok().filter(|t: &f64| t.is_finite())
+    }
+}
+
+impl Drop for Torch {
+    /// Closes the script's input, so that it ends, and waits for it.
+    fn drop(&mut self) {
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
 }

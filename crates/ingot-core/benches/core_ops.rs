@@ -4,7 +4,7 @@
 //! `cargo bench -p ingot-core --bench core_ops`. Both sides use the same
 //! number of threads (`ingot::cpu::num_threads()`, `INGOT_NUM_THREADS` to
 //! set it); `benches/compare/side_by_side.rs` says how PyTorch is found and
-//! how the rounds alternate.
+//! how the two sides alternate.
 
 #[path = "../../../benches/compare/side_by_side.rs"]
 mod side_by_side;
@@ -105,12 +105,14 @@ fn mlp() -> f64 {
 }
 
 fn main() {
-    side_by_side::compare("core_ops.py", "median seconds per run", || {
+    side_by_side::compare(
+        "core_ops.py",
+        "median seconds per run",
         vec![
-            ("matmul_256", matmul(256, 200)),
-            ("matmul_1024", matmul(1024, 20)),
-            ("conv2d_fwd_bwd", conv()),
-            ("mlp_fwd_bwd", mlp()),
-        ]
-    });
+            ("matmul_256", Box::new(|| matmul(256, 200))),
+            ("matmul_1024", Box::new(|| matmul(1024, 20))),
+            ("conv2d_fwd_bwd", Box::new(conv)),
+            ("mlp_fwd_bwd", Box::new(mlp)),
+        ],
+    );
 }

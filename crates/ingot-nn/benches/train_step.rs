@@ -6,7 +6,7 @@
 //! `cargo bench -p ingot-nn --bench train_step`. Both sides use the same
 //! number of threads (`ingot::cpu::num_threads()`, `INGOT_NUM_THREADS` to
 //! set it); `benches/compare/side_by_side.rs` says how PyTorch is found and
-//! how the rounds alternate.
+//! how the two sides alternate.
 
 #[path = "../../../benches/compare/side_by_side.rs"]
 mod side_by_side;
@@ -33,11 +33,9 @@ fn main() {
     side_by_side::compare(
         "train_step.py",
         "median seconds per training step (forward, backward, Adam)",
-        || {
-            vec![
-                ("mlp_step", step_time(&mlp, 200)),
-                ("cnn_step", step_time(&lenet, 50)),
-            ]
-        },
+        vec![
+            ("mlp_step", Box::new(|| step_time(&mlp, 200))),
+            ("cnn_step", Box::new(|| step_time(&lenet, 50))),
+        ],
     );
 }
