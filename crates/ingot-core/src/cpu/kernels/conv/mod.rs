@@ -32,9 +32,8 @@ use patches::Layout;
 /// GEMMs get at least this many columns when the batch allows.
 const MIN_COLUMNS: usize = 512;
 
-/// The weight gradient sums over whole blocks of images; its `cols` may
-/// grow to this many elements per thread.
-const MAX_WEIGHT_GRAD_COLS: usize = 1 << 20;
+/// The weight gradient's GEMMs sum over at least this many pixels.
+const MIN_WEIGHT_GRAD_DEPTH: usize = 64;
 
 /// Sizes of one convolution.
 #[derive(Clone, Copy)]
@@ -89,16 +88,11 @@ impl Geometry {
         let wide = MIN_COLUMNS.div_ceil(self.ohw().max(1));
         wide.min(self.n.div_ceil(threads)).max(1)
     }
-    /// Images per block of the weight gradient: each thread's share of the
-    /// batch, as far as [`MAX_WEIGHT_GRAD_COLS`] allows (a longer inner
-    /// dimension costs the GEMM nothing and saves partial sums).
-    fn weight_grad_block(&self) -> usize {
-        let threads = parallel::num_threads();
-        let per_image = (self.k() * self.ohw()).max(1);
-        (MAX_WEIGHT_GRAD_COLS / per_image)
-            .min(self.n.div_ceil(threads))
-            .max(self.block().min(self.n))
-            .max(1)
+    /// Images per GEMM of the weight gradient: one, unless feature maps
+    /// are so small that one image's pixels would make a GEMM shallower
+    /// than [`MIN_WEIGHT_GRAD_DEPTH`].
+    fn weight_grad_step(&self) -> usize {
+        MIN_WEIGHT_GRAD_DEPTH.div_ceil(self.ohw().max(1))
     }
 }
 
@@ -338,52 +332,66 @@ impl BackwardWeight {
             return;
         }
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
-        let block = g.weight_grad_block();
+        let block = g.n.div_ceil(parallel::num_threads());
         let blocks = g.n.div_ceil(block);
+        let step = g.weight_grad_step();
         // Each block adds cols @ G^T (K x O/g per group, so the transposed
-        // filters) into its own partial sum; the sums are added in block
-        // order below, so the result does not depend on the threads.
+        // filters) into its own partial sum, a few images at a time so that
+        // the patches stay in cache; the sums are added in block order
+        // below, so the result does not depend on the threads' timing.
         let mut partials: Vec<Vec<T>> = vec![Vec::new(); blocks];
         parallel::for_each_item_init(&mut partials, Scratch::default, |s, bi, wt| {
             *wt = vec![T::zero(); out.len()];
-            let first = bi * block;
-            let images = block.min(g.n - first);
-            let ld = images * ohw;
-            let (rs, cs) = layout.strides(k, ld);
-            for gi in 0..g.groups {
-                layout.fill(
-                    x,
-                    &g,
-                    &self.p,
-                    gi,
-                    (first, images),
-                    &mut s.cols,
-                    &mut s.nhwc,
-                );
-                block_rows(grad, &g, gi, (first, images), &mut s.rows);
-                let lhs = Mat {
-                    data: s.cols.as_slice(),
-                    offset: 0,
-                    rs,
-                    cs,
-                };
-                let rhs = Mat {
-                    data: s.rows.as_slice(),
-                    offset: 0,
-                    rs: 1,
-                    cs: ld,
-                };
-                gemm_into(
-                    k,
-                    og,
-                    ld,
-                    &mut wt[gi * og * k..],
-                    (og, 1),
-                    lhs,
-                    rhs,
-                    true,
-                    gemm::Parallelism::None,
-                );
+            let end = ((bi + 1) * block).min(g.n);
+            for first in (bi * block..end).step_by(step) {
+                let images = step.min(end - first);
+                let ld = images * ohw;
+                let (rs, cs) = layout.strides(k, ld);
+                for gi in 0..g.groups {
+                    layout.fill(
+                        x,
+                        &g,
+                        &self.p,
+                        gi,
+                        (first, images),
+                        &mut s.cols,
+                        &mut s.nhwc,
+                    );
+                    // One image's output gradient rows are read in place.
+                    let rhs = if images == 1 {
+                        Mat {
+                            data: grad,
+                            offset: (first * g.o + gi * og) * ohw,
+                            rs: 1,
+                            cs: ohw,
+                        }
+                    } else {
+                        block_rows(grad, &g, gi, (first, images), &mut s.rows);
+                        Mat {
+                            data: s.rows.as_slice(),
+                            offset: 0,
+                            rs: 1,
+                            cs: ld,
+                        }
+                    };
+                    let lhs = Mat {
+                        data: s.cols.as_slice(),
+                        offset: 0,
+                        rs,
+                        cs,
+                    };
+                    gemm_into(
+                        k,
+                        og,
+                        ld,
+                        &mut wt[gi * og * k..],
+                        (og, 1),
+                        lhs,
+                        rhs,
+                        true,
+                        gemm::Parallelism::None,
+                    );
+                }
             }
         });
         // Each group's K x O/g sums, into the O/g x C/g x kh x kw filters.
