@@ -130,6 +130,33 @@ fn filters_for<'a, T: KernelFloat>(wt: &'a [T], g: &Geometry, layout: Layout) ->
     Cow::Owned(out)
 }
 
+/// The filters `wt` (`O x C/g x kh x kw`) as each group's `K x O/g`
+/// matrix, taps in the order of `layout`'s patches.
+fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) -> Vec<T> {
+    let (k, og) = (g.k(), g.og());
+    let mut out = vec![T::zero(); wt.len()];
+    for (group, filters) in out.chunks_exact_mut(og * k).zip(wt.chunks_exact(og * k)) {
+        for (kk, row) in group.chunks_exact_mut(og).enumerate() {
+            let at = layout.weight_index(g, kk);
+            for (o, v) in row.iter_mut().enumerate() {
+                *v = filters[o * k + at];
+            }
+        }
+    }
+    out
+}
+
+/// Writes the row-major `src` (`src.len() / cols` rows of `cols`) into
+/// `dst` transposed (`cols` rows).
+fn transpose<T: Copy>(src: &[T], cols: usize, dst: &mut [T]) {
+    let rows = src.len() / cols;
+    for (j, out) in dst.chunks_exact_mut(rows).enumerate() {
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = src[i * cols + j];
+        }
+    }
+}
+
 /// Scratch matrices of one thread.
 #[derive(Default)]
 struct Scratch<T> {
@@ -185,12 +212,18 @@ impl Forward {
             return;
         }
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
-        let (x, wt) = (args[0], filters_for(args[1], &g, layout));
+        let x = args[0];
+        // Each layout multiplies its patches without gemm rearranging them:
+        // planar ones are cols^T by columns, channels-last ones are cols by
+        // columns (each pixel's taps contiguous), next to the filters
+        // transposed.
+        let wt = match layout {
+            Layout::Planar => Cow::Borrowed(args[1]),
+            Layout::ChannelsLast => Cow::Owned(transposed_filters(args[1], &g, layout)),
+        };
         let block = g.block();
         parallel::for_each_chunk_init(out, block * per_image, Scratch::default, |s, bi, dst| {
             let (first, images) = (bi * block, dst.len() / per_image);
-            let ld = images * ohw;
-            let (rs, cs) = layout.strides(k, ld);
             for gi in 0..g.groups {
                 layout.fill(
                     x,
@@ -201,39 +234,121 @@ impl Forward {
                     &mut s.cols,
                     &mut s.nhwc,
                 );
-                s.rows.resize(og * ld, T::zero());
-                // G^T = cols^T @ w^T: (P x K) @ (K x O/g), stored as G.
-                let lhs = Mat {
-                    data: s.cols.as_slice(),
-                    offset: 0,
-                    rs: cs,
-                    cs: rs,
-                };
-                let rhs = Mat {
-                    data: &wt,
-                    offset: gi * og * k,
-                    rs: 1,
-                    cs: k,
-                };
-                gemm_into(
-                    ld,
-                    og,
-                    k,
-                    &mut s.rows,
-                    (1, ld),
-                    lhs,
-                    rhs,
-                    false,
-                    gemm::Parallelism::None,
-                );
-                for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
-                    let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
-                    for (o, plane) in planes.enumerate() {
-                        plane.copy_from_slice(&s.rows[o * ld + b * ohw..][..ohw]);
+                let wg = &wt[gi * og * k..][..og * k];
+                match layout {
+                    Layout::Planar => planar_outputs(&g, gi, &s.cols, wg, dst, &mut s.rows),
+                    Layout::ChannelsLast => {
+                        channels_last_outputs(&g, gi, &s.cols, wg, dst, &mut s.rows)
                     }
                 }
             }
         });
+    }
+}
+
+/// Group `gi`'s outputs `G^T = cols^T @ w^T` (`P x K` by `K x O/g`) of the
+/// block of images `dst` from planar patches `cols`; `rows` is scratch.
+fn planar_outputs<T: KernelFloat>(
+    g: &Geometry,
+    gi: usize,
+    cols: &[T],
+    wt: &[T],
+    dst: &mut [T],
+    rows: &mut Vec<T>,
+) {
+    let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+    let per_image = g.o * ohw;
+    let ld = cols.len() / k;
+    let lhs = Mat {
+        data: cols,
+        offset: 0,
+        rs: 1,
+        cs: ld,
+    };
+    let rhs = Mat {
+        data: wt,
+        offset: 0,
+        rs: 1,
+        cs: k,
+    };
+    if dst.len() == per_image {
+        // One image's group planes are G itself.
+        let planes = &mut dst[gi * og * ohw..][..og * ohw];
+        gemm_into(
+            ld,
+            og,
+            k,
+            planes,
+            (1, ld),
+            lhs,
+            rhs,
+            false,
+            gemm::Parallelism::None,
+        );
+        return;
+    }
+    rows.resize(og * ld, T::zero());
+    gemm_into(
+        ld,
+        og,
+        k,
+        rows,
+        (1, ld),
+        lhs,
+        rhs,
+        false,
+        gemm::Parallelism::None,
+    );
+    for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
+        let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
+        for (o, plane) in planes.enumerate() {
+            plane.copy_from_slice(&rows[o * ld + b * ohw..][..ohw]);
+        }
+    }
+}
+
+/// Group `gi`'s outputs `G = w @ cols` (`O/g x K` by `K x P`, with `wt`
+/// holding `w^T`) of the block of images `dst` from channels-last patches
+/// `cols`, computed pixel by pixel into the scratch `rows`.
+fn channels_last_outputs<T: KernelFloat>(
+    g: &Geometry,
+    gi: usize,
+    cols: &[T],
+    wt: &[T],
+    dst: &mut [T],
+    rows: &mut Vec<T>,
+) {
+    let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+    let ld = cols.len() / k;
+    let lhs = Mat {
+        data: wt,
+        offset: 0,
+        rs: 1,
+        cs: og,
+    };
+    let rhs = Mat {
+        data: cols,
+        offset: 0,
+        rs: 1,
+        cs: k,
+    };
+    rows.resize(og * ld, T::zero());
+    gemm_into(
+        og,
+        ld,
+        k,
+        rows,
+        (1, og),
+        lhs,
+        rhs,
+        false,
+        gemm::Parallelism::None,
+    );
+    for (image, pixels) in dst
+        .chunks_exact_mut(g.o * ohw)
+        .zip(rows.chunks_exact(ohw * og))
+    {
+        transpose(pixels, og, &mut image[gi * og * ohw..][..og * ohw]);
     }
 }
 
