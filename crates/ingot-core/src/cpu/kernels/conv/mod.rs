@@ -17,6 +17,7 @@
 //! even for small feature maps; blocks run in parallel, each thread with its
 //! own scratch matrices.
 
+mod implicit;
 mod patches;
 
 use std::borrow::Cow;
@@ -146,11 +147,13 @@ fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) ->
     out
 }
 
-/// Writes the row-major `src` (`src.len() / cols` rows of `cols`) into
-/// `dst` transposed (`cols` rows).
-fn transpose<T: Copy>(src: &[T], cols: usize, dst: &mut [T]) {
+/// Writes the row-major `src` (`src.len() / cols` rows of `cols`)
+/// transposed into `dst`, whose rows are `ld` apart, from column `col0` on:
+/// `dst[j * ld + col0 + i] = src[i * cols + j]`.
+fn transpose_into<T: Copy>(src: &[T], cols: usize, dst: &mut [T], ld: usize, col0: usize) {
     let rows = src.len() / cols;
-    for (j, out) in dst.chunks_exact_mut(rows).enumerate() {
+    for j in 0..cols {
+        let out = &mut dst[j * ld + col0..][..rows];
         for (i, d) in out.iter_mut().enumerate() {
             *d = src[i * cols + j];
         }
@@ -221,6 +224,10 @@ impl Forward {
             Layout::Planar => Cow::Borrowed(args[1]),
             Layout::ChannelsLast => Cow::Owned(transposed_filters(args[1], &g, layout)),
         };
+        if layout == Layout::ChannelsLast && implicit::applies(&g, &self.p) {
+            implicit::forward(x, &wt, &g, &self.p, out);
+            return;
+        }
         let block = g.block();
         parallel::for_each_chunk_init(out, block * per_image, Scratch::default, |s, bi, dst| {
             let (first, images) = (bi * block, dst.len() / per_image);
@@ -348,7 +355,7 @@ fn channels_last_outputs<T: KernelFloat>(
         .chunks_exact_mut(g.o * ohw)
         .zip(rows.chunks_exact(ohw * og))
     {
-        transpose(pixels, og, &mut image[gi * og * ohw..][..og * ohw]);
+        transpose_into(pixels, og, &mut image[gi * og * ohw..], ohw, 0);
     }
 }
 
@@ -621,7 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn both_patch_layouts_match_the_definition() {
+    fn every_way_matches_the_definition() {
         // (input, filters, kernel, stride, padding, dilation, groups)
         let cases = [
             case([3, 8, 7, 6], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
@@ -669,6 +676,14 @@ mod tests {
                     &mut out,
                 );
                 assert_close(&what("weight gradient"), &out, &dw);
+            }
+            // Without patches, whether or not the geometry would choose it.
+            if c.p.stride == [1, 1] && c.p.dilation == [1, 1] {
+                let g = Geometry::new(&c.x, &w_shape, [oh, ow], c.p.groups);
+                let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
+                let mut out = vec![f64::NAN; y.len()];
+                implicit::forward(&x, &wt, &g, &c.p, &mut out);
+                assert_close(&format!("case {ci} implicit forward"), &out, &y);
             }
         }
     }
