@@ -42,11 +42,12 @@ fn pad_channels_last<T: KernelFloat>(x: &[T], g: &Geometry, p: &Conv2dParams, ou
     let cg = g.cg();
     out.clear();
     out.resize(hp * wp * cg, T::zero());
-    for (c, plane) in x.chunks_exact(g.hw()).enumerate() {
-        for (y, row) in plane.chunks_exact(g.w).enumerate() {
-            let start = ((y + p.padding[0]) * wp + p.padding[1]) * cg + c;
-            for (px, &v) in out[start..].iter_mut().step_by(cg).zip(row) {
-                *px = v;
+    for y in 0..g.h {
+        let start = ((y + p.padding[0]) * wp + p.padding[1]) * cg;
+        let pixels = out[start..][..g.w * cg].chunks_exact_mut(cg);
+        for (xi, px) in pixels.enumerate() {
+            for (c, v) in px.iter_mut().enumerate() {
+                *v = x[(c * g.h + y) * g.w + xi];
             }
         }
     }
@@ -112,4 +113,60 @@ pub(super) fn forward<T: KernelFloat>(
             }
         }
     });
+}
+
+/// Adds one image's weight gradient for one group to `wt` (`O/g x K`, taps
+/// ordered `(i, j, c)`): for each kernel row, the output gradient `grad`
+/// (`O/g x OH x OW`), laid out over the same columns as the patches with
+/// zeros at the dropped ones, times the patches. `x` is the image's group
+/// channels; `image` and `padded_grad` are scratch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_weight_grad<T: KernelFloat>(
+    x: &[T],
+    grad: &[T],
+    g: &Geometry,
+    p: &Conv2dParams,
+    wt: &mut [T],
+    image: &mut Vec<T>,
+    padded_grad: &mut Vec<T>,
+) {
+    let (k, og, ohw) = (g.k(), g.og(), g.ohw());
+    let (_, wp) = padded(g, p);
+    let (cg, run) = (g.cg(), g.kw * g.cg());
+    let n = columns(g, wp);
+    pad_channels_last(x, g, p, image);
+    padded_grad.clear();
+    padded_grad.resize(og * n, T::zero());
+    for (plane, row) in grad.chunks_exact(ohw).zip(padded_grad.chunks_exact_mut(n)) {
+        for (src, dst) in plane.chunks_exact(g.ow).zip(row.chunks_mut(wp)) {
+            dst[..g.ow].copy_from_slice(src);
+        }
+    }
+    for i in 0..g.kh {
+        // Kernel row i's taps, transposed: (run x n) @ (n x O/g), which gemm
+        // reads as they are.
+        let lhs = Mat {
+            data: image.as_slice(),
+            offset: i * wp * cg,
+            rs: 1,
+            cs: cg,
+        };
+        let rhs = Mat {
+            data: padded_grad.as_slice(),
+            offset: 0,
+            rs: 1,
+            cs: n,
+        };
+        gemm_into(
+            run,
+            og,
+            n,
+            &mut wt[i * run..],
+            (1, k),
+            lhs,
+            rhs,
+            true,
+            gemm::Parallelism::None,
+        );
+    }
 }

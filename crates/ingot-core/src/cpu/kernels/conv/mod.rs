@@ -457,14 +457,32 @@ impl BackwardWeight {
         let block = g.n.div_ceil(parallel::num_threads());
         let blocks = g.n.div_ceil(block);
         let step = g.weight_grad_step();
+        let implicit = layout == Layout::ChannelsLast && implicit::applies(&g, &self.p);
         // Each block adds cols @ G^T (K x O/g per group, so the transposed
-        // filters) into its own partial sum, a few images at a time so that
-        // the patches stay in cache; the sums are added in block order
-        // below, so the result does not depend on the threads' timing.
+        // filters; O/g x K without patches) into its own partial sum, a few
+        // images at a time so that the patches stay in cache; the sums are
+        // added in block order below, so the result does not depend on the
+        // threads' timing.
         let mut partials: Vec<Vec<T>> = vec![Vec::new(); blocks];
         parallel::for_each_item_init(&mut partials, Scratch::default, |s, bi, wt| {
             *wt = vec![T::zero(); out.len()];
             let end = ((bi + 1) * block).min(g.n);
+            if implicit {
+                for b in bi * block..end {
+                    for gi in 0..g.groups {
+                        implicit::add_weight_grad(
+                            &x[(b * g.c + gi * g.cg()) * g.hw()..][..g.cg() * g.hw()],
+                            &grad[(b * g.o + gi * og) * ohw..][..og * ohw],
+                            &g,
+                            &self.p,
+                            &mut wt[gi * og * k..][..og * k],
+                            &mut s.nhwc,
+                            &mut s.rows,
+                        );
+                    }
+                }
+                return;
+            }
             for first in (bi * block..end).step_by(step) {
                 let images = step.min(end - first);
                 let ld = images * ohw;
@@ -516,8 +534,17 @@ impl BackwardWeight {
                 }
             }
         });
-        // Each group's K x O/g sums, into the O/g x C/g x kh x kw filters.
+        // Each group's sums, into the O/g x C/g x kh x kw filters.
         for part in partials {
+            if implicit {
+                // O/g x K already, taps in channels-last order.
+                for (row, sums) in out.chunks_exact_mut(k).zip(part.chunks_exact(k)) {
+                    for (kk, &v) in sums.iter().enumerate() {
+                        row[layout.weight_index(&g, kk)] += v;
+                    }
+                }
+                continue;
+            }
             for gi in 0..g.groups {
                 let src = &part[gi * og * k..][..og * k];
                 let dst = &mut out[gi * og * k..][..og * k];
@@ -684,6 +711,24 @@ mod tests {
                 let mut out = vec![f64::NAN; y.len()];
                 implicit::forward(&x, &wt, &g, &c.p, &mut out);
                 assert_close(&format!("case {ci} implicit forward"), &out, &y);
+                let (k, og) = (g.k(), g.og());
+                let mut wt = vec![0.0; w.len()];
+                let (mut image, mut padded_grad) = (Vec::new(), Vec::new());
+                for b in 0..c.x[0] {
+                    for gi in 0..c.p.groups {
+                        implicit::add_weight_grad(
+                            &x[(b * g.c + gi * g.cg()) * g.hw()..][..g.cg() * g.hw()],
+                            &grad[(b * g.o + gi * og) * g.ohw()..][..og * g.ohw()],
+                            &g,
+                            &c.p,
+                            &mut wt[gi * og * k..][..og * k],
+                            &mut image,
+                            &mut padded_grad,
+                        );
+                    }
+                }
+                let want = filters_for(&dw, &g, Layout::ChannelsLast);
+                assert_close(&format!("case {ci} implicit weight gradient"), &wt, &want);
             }
         }
     }
