@@ -35,21 +35,94 @@ fn columns(g: &Geometry, wp: usize) -> usize {
     (g.oh - 1) * wp + g.ow
 }
 
-/// Copies one image's group channels `x` (`C/g x H x W`) into `out` as
-/// `Hp x Wp` channels-last pixels, zero outside the image.
-fn pad_channels_last<T: KernelFloat>(x: &[T], g: &Geometry, p: &Conv2dParams, out: &mut Vec<T>) {
-    let (hp, wp) = padded(g, p);
-    let cg = g.cg();
+/// Copies `channels` planes of `h x w` values (`x`) into `out` as
+/// `(h + 2 * pad[0]) x (w + 2 * pad[1])` channels-last pixels, zero in the
+/// border.
+fn pad_channels_last<T: KernelFloat>(
+    x: &[T],
+    channels: usize,
+    [h, w]: [usize; 2],
+    pad: [usize; 2],
+    out: &mut Vec<T>,
+) {
+    let wp = w + 2 * pad[1];
     out.clear();
-    out.resize(hp * wp * cg, T::zero());
-    for y in 0..g.h {
-        let start = ((y + p.padding[0]) * wp + p.padding[1]) * cg;
-        let pixels = out[start..][..g.w * cg].chunks_exact_mut(cg);
+    out.resize((h + 2 * pad[0]) * wp * channels, T::zero());
+    for y in 0..h {
+        let start = ((y + pad[0]) * wp + pad[1]) * channels;
+        let pixels = out[start..][..w * channels].chunks_exact_mut(channels);
         for (xi, px) in pixels.enumerate() {
             for (c, v) in px.iter_mut().enumerate() {
-                *v = x[(c * g.h + y) * g.w + xi];
+                *v = x[(c * h + y) * w + xi];
             }
         }
+    }
+}
+
+/// A correlation over a padded channels-last image, by kernel rows.
+struct Rows<'a, T> {
+    /// The padded image, `wp` pixels a row of `channels` values.
+    image: &'a [T],
+    wp: usize,
+    channels: usize,
+    /// The filters as a `kh * run x m` matrix (`m` outputs per pixel, taps
+    /// ordered kernel row, kernel column, channel).
+    filters: &'a [T],
+    m: usize,
+    kh: usize,
+    /// Taps per kernel row: kernel width times `channels`.
+    run: usize,
+}
+
+impl<T: KernelFloat> Rows<'_, T> {
+    /// The outputs of the `n` pixels from padded pixel `q0` on (a row's last
+    /// `kw - 1` reading the next row), pixel-major into `pixels`
+    /// (`n x m`).
+    fn product(&self, q0: usize, n: usize, pixels: &mut Vec<T>) {
+        // Kernel row 0's product overwrites every value.
+        pixels.resize(self.m * n, T::zero());
+        for i in 0..self.kh {
+            // (m x run) @ (run x n), both read in place.
+            let lhs = Mat {
+                data: self.filters,
+                offset: i * self.run * self.m,
+                rs: 1,
+                cs: self.m,
+            };
+            let rhs = Mat {
+                data: self.image,
+                offset: (q0 + i * self.wp) * self.channels,
+                rs: 1,
+                cs: self.channels,
+            };
+            gemm_into(
+                self.m,
+                n,
+                self.run,
+                pixels,
+                (1, self.m),
+                lhs,
+                rhs,
+                i > 0,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Copies `rows` rows of `width` pixels out of the pixel-major `pixels`
+/// (rows `ld` pixels apart, `m` values each) into `m` planes of `rows x
+/// width` (`planes`).
+fn into_planes<T: Copy>(
+    pixels: &[T],
+    m: usize,
+    ld: usize,
+    [rows, width]: [usize; 2],
+    planes: &mut [T],
+) {
+    for y in 0..rows {
+        let row = &pixels[y * ld * m..][..width * m];
+        transpose_into(row, m, planes, rows * width, y * width);
     }
 }
 
@@ -70,47 +143,79 @@ pub(super) fn forward<T: KernelFloat>(
     p: &Conv2dParams,
     out: &mut [T],
 ) {
-    let (k, og, ohw) = (g.k(), g.og(), g.ohw());
+    let (k, og, ohw, cg) = (g.k(), g.og(), g.ohw(), g.cg());
     let (_, wp) = padded(g, p);
-    let (cg, run) = (g.cg(), g.kw * g.cg());
-    let n = columns(g, wp);
     parallel::for_each_chunk_init(out, g.o * ohw, Scratch::default, |s, b, image| {
         for gi in 0..g.groups {
             let xs = &x[(b * g.c + gi * cg) * g.hw()..][..cg * g.hw()];
-            pad_channels_last(xs, g, p, &mut s.image);
-            // Kernel row 0's product overwrites every value.
-            s.pixels.resize(og * n, T::zero());
-            for i in 0..g.kh {
-                // Pixels x filters, pixel-major: (O/g x run) @ (run x n).
-                let lhs = Mat {
-                    data: wt,
-                    offset: gi * og * k + i * run * og,
-                    rs: 1,
-                    cs: og,
-                };
-                let rhs = Mat {
-                    data: s.image.as_slice(),
-                    offset: i * wp * cg,
-                    rs: 1,
-                    cs: cg,
-                };
-                gemm_into(
-                    og,
-                    n,
-                    run,
-                    &mut s.pixels,
-                    (1, og),
-                    lhs,
-                    rhs,
-                    i > 0,
-                    gemm::Parallelism::None,
-                );
-            }
+            pad_channels_last(xs, cg, [g.h, g.w], p.padding, &mut s.image);
+            let rows = Rows {
+                image: &s.image,
+                wp,
+                channels: cg,
+                filters: &wt[gi * og * k..][..og * k],
+                m: og,
+                kh: g.kh,
+                run: g.kw * cg,
+            };
+            rows.product(0, columns(g, wp), &mut s.pixels);
             let planes = &mut image[gi * og * ohw..][..og * ohw];
-            for oy in 0..g.oh {
-                let row = &s.pixels[oy * wp * og..][..g.ow * og];
-                transpose_into(row, og, planes, ohw, oy * g.ow);
+            into_planes(&s.pixels, og, wp, [g.oh, g.ow], planes);
+        }
+    });
+}
+
+/// The filters `wt` (`O x C/g x kh x kw`) for the input gradient: each
+/// group's `(kh * kw * O/g) x C/g` matrix with taps ordered `(i, j, o)` over
+/// the kernel flipped, `(i, j)` reading filter tap `(kh - 1 - i, kw - 1 - j)`.
+pub(super) fn input_grad_filters<T: KernelFloat>(wt: &[T], g: &Geometry) -> Vec<T> {
+    let (k, og, cg, taps) = (g.k(), g.og(), g.cg(), g.kh * g.kw);
+    let mut out = vec![T::zero(); wt.len()];
+    for (group, filters) in out.chunks_exact_mut(og * k).zip(wt.chunks_exact(og * k)) {
+        for (row, values) in group.chunks_exact_mut(cg).enumerate() {
+            let (tap, o) = (row / og, row % og);
+            let flipped = taps - 1 - tap;
+            for (c, v) in values.iter_mut().enumerate() {
+                *v = filters[(o * cg + c) * taps + flipped];
             }
+        }
+    }
+    out
+}
+
+/// The input gradient `dx` (`N x C x H x W`) from the output gradient
+/// `grad` and the filters as [`input_grad_filters`] lays them out: the
+/// correlation of the output gradient, padded by the kernel size less one
+/// on each side, with the flipped filters, taken over the input's pixels
+/// only.
+pub(super) fn input_grad<T: KernelFloat>(
+    grad: &[T],
+    wt: &[T],
+    g: &Geometry,
+    p: &Conv2dParams,
+    dx: &mut [T],
+) {
+    let (k, og, ohw, cg) = (g.k(), g.og(), g.ohw(), g.cg());
+    let border = [g.kh - 1, g.kw - 1];
+    let wp = g.ow + 2 * border[1];
+    let first = p.padding[0] * wp + p.padding[1];
+    let n = (g.h - 1) * wp + g.w;
+    parallel::for_each_chunk_init(dx, g.c * g.hw(), Scratch::default, |s, b, image| {
+        for gi in 0..g.groups {
+            let gs = &grad[(b * g.o + gi * og) * ohw..][..og * ohw];
+            pad_channels_last(gs, og, [g.oh, g.ow], border, &mut s.image);
+            let rows = Rows {
+                image: &s.image,
+                wp,
+                channels: og,
+                filters: &wt[gi * og * k..][..og * k],
+                m: cg,
+                kh: g.kh,
+                run: g.kw * og,
+            };
+            rows.product(first, n, &mut s.pixels);
+            let planes = &mut image[gi * cg * g.hw()..][..cg * g.hw()];
+            into_planes(&s.pixels, cg, wp, [g.h, g.w], planes);
         }
     });
 }
@@ -134,7 +239,7 @@ pub(super) fn add_weight_grad<T: KernelFloat>(
     let (_, wp) = padded(g, p);
     let (cg, run) = (g.cg(), g.kw * g.cg());
     let n = columns(g, wp);
-    pad_channels_last(x, g, p, image);
+    pad_channels_last(x, cg, [g.h, g.w], p.padding, image);
     padded_grad.clear();
     padded_grad.resize(og * n, T::zero());
     for (plane, row) in grad.chunks_exact(ohw).zip(padded_grad.chunks_exact_mut(n)) {

@@ -386,6 +386,11 @@ impl BackwardInput {
             return;
         }
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
+        if layout == Layout::ChannelsLast && implicit::applies(&g, &self.p) {
+            let wt = implicit::input_grad_filters(args[1], &g);
+            implicit::input_grad(args[0], &wt, &g, &self.p, out);
+            return;
+        }
         let (grad, wt) = (args[0], filters_for(args[1], &g, layout));
         let block = g.block();
         parallel::for_each_chunk_init(out, block * per_image, Scratch::default, |s, bi, dx| {
@@ -665,6 +670,7 @@ mod tests {
             case([1, 3, 4, 4], 2, [1, 1], [1, 1], [0, 0], [1, 1], 1),
             case([2, 2, 3, 3], 2, [2, 2], [1, 1], [3, 3], [1, 1], 1),
             case([9, 16, 10, 10], 8, [5, 5], [1, 1], [2, 2], [1, 1], 1),
+            case([2, 8, 6, 7], 6, [3, 2], [1, 1], [1, 2], [1, 1], 2),
         ];
         for (ci, c) in cases.iter().enumerate() {
             let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();
@@ -727,6 +733,10 @@ mod tests {
                         );
                     }
                 }
+                let flipped = implicit::input_grad_filters(&w, &g);
+                let mut out = vec![f64::NAN; dx.len()];
+                implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
+                assert_close(&format!("case {ci} implicit input gradient"), &out, &dx);
                 let want = filters_for(&dw, &g, Layout::ChannelsLast);
                 assert_close(&format!("case {ci} implicit weight gradient"), &wt, &want);
             }
