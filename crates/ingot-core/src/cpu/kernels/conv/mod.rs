@@ -1,21 +1,27 @@
-//! 2-D convolution and its gradients by im2col + GEMM, over blocks of images.
+//! 2-D convolution and its gradients by GEMMs, over images or blocks of
+//! them.
 //!
-//! For a block of `B` images and group `g`, `cols` is the `K x P` matrix of
+//! Stride-1, undilated convolutions over many channels of images wide
+//! enough run without patches ([`implicit`]: one GEMM per kernel row over a
+//! zero-padded channels-last copy of each image). The rest go by im2col:
+//! for a block of `B` images and group `g`, `cols` is the `K x P` matrix of
 //! input patches (`K = C/g * kh * kw` taps, `P = B * OH * OW` pixels, image
 //! after image; [`patches`] has its two memory layouts), `w` the group's
 //! filters as `O/g x K` (taps in the layout's order) and `G` the block's
 //! output (or output gradient) as `O/g x P`. Then
-//! - forward: `G^T = cols^T @ w^T`, copied into the NCHW output,
+//! - forward: `G^T = cols^T @ w^T` from planar patches, `G = w @ cols`
+//!   (pixel by pixel) from channels-last ones, written into the NCHW output,
 //! - input gradient: `cols^T = G^T @ w`, added back into the input
 //!   (col2im),
-//! - weight gradient: `w^T += cols @ G^T`, summed over blocks.
+//! - weight gradient: `w^T += cols @ G^T`, one image at a time (a few when
+//!   feature maps are tiny) so that its patches stay in cache, summed over
+//!   blocks.
 //!
-//! The pixels (or the taps) are each product's `m`: the `gemm` crate's
-//! kernels run up to twice as fast that way round for these shapes than with
-//! the few output channels as `m`. Blocking images makes each GEMM wide
-//! enough (at least [`MIN_COLUMNS`] pixels) to run near the machine's peak
-//! even for small feature maps; blocks run in parallel, each thread with its
-//! own scratch matrices.
+//! Each product is set up so that `gemm` reads the patch matrix where it
+//! lies instead of packing it again. Blocking images makes the forward and
+//! input-gradient GEMMs wide enough (at least [`MIN_COLUMNS`] pixels) to
+//! run near the machine's peak even for small feature maps; blocks run in
+//! parallel, each thread with its own scratch matrices.
 
 mod implicit;
 mod patches;
