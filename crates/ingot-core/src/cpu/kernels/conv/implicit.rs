@@ -133,6 +133,60 @@ struct Scratch<T> {
     pixels: Vec<T>,
 }
 
+/// A stride-1 correlation of every image and group: each group's
+/// `channels` input planes of `size`, padded by `pad`, with `kh x kw`
+/// filters into `m` output planes of `out_size`, read from padded pixel
+/// `first` on.
+struct Correlation {
+    groups: usize,
+    channels: usize,
+    size: [usize; 2],
+    pad: [usize; 2],
+    m: usize,
+    out_size: [usize; 2],
+    first: usize,
+    kernel: [usize; 2],
+}
+
+impl Correlation {
+    /// Runs it over the images of `src` into those of `dst`, with each
+    /// group's filters (`kh * kw * channels x m`, taps ordered kernel row,
+    /// kernel column, channel) one after another in `filters`.
+    fn run<T: KernelFloat>(&self, src: &[T], filters: &[T], dst: &mut [T]) {
+        let (in_plane, out_plane) = (
+            self.size[0] * self.size[1],
+            self.out_size[0] * self.out_size[1],
+        );
+        let (src_group, dst_group) = (self.channels * in_plane, self.m * out_plane);
+        let per_group = self.kernel[0] * self.kernel[1] * self.channels * self.m;
+        let wp = self.size[1] + 2 * self.pad[1];
+        let n = (self.out_size[0] - 1) * wp + self.out_size[1];
+        parallel::for_each_chunk_init(
+            dst,
+            self.groups * dst_group,
+            Scratch::default,
+            |s, b, image| {
+                for gi in 0..self.groups {
+                    let planes = &src[(b * self.groups + gi) * src_group..][..src_group];
+                    pad_channels_last(planes, self.channels, self.size, self.pad, &mut s.image);
+                    let rows = Rows {
+                        image: &s.image,
+                        wp,
+                        channels: self.channels,
+                        filters: &filters[gi * per_group..][..per_group],
+                        m: self.m,
+                        kh: self.kernel[0],
+                        run: self.kernel[1] * self.channels,
+                    };
+                    rows.product(self.first, n, &mut s.pixels);
+                    let out = &mut image[gi * dst_group..][..dst_group];
+                    into_planes(&s.pixels, self.m, wp, self.out_size, out);
+                }
+            },
+        );
+    }
+}
+
 /// The convolution of `x` (`N x C x H x W`) with the filters `wt`, given
 /// as each group's `K x O/g` matrix with taps ordered `(i, j, c)`, into
 /// `out` (`N x O x OH x OW`).
@@ -143,26 +197,17 @@ pub(super) fn forward<T: KernelFloat>(
     p: &Conv2dParams,
     out: &mut [T],
 ) {
-    let (k, og, ohw, cg) = (g.k(), g.og(), g.ohw(), g.cg());
-    let (_, wp) = padded(g, p);
-    parallel::for_each_chunk_init(out, g.o * ohw, Scratch::default, |s, b, image| {
-        for gi in 0..g.groups {
-            let xs = &x[(b * g.c + gi * cg) * g.hw()..][..cg * g.hw()];
-            pad_channels_last(xs, cg, [g.h, g.w], p.padding, &mut s.image);
-            let rows = Rows {
-                image: &s.image,
-                wp,
-                channels: cg,
-                filters: &wt[gi * og * k..][..og * k],
-                m: og,
-                kh: g.kh,
-                run: g.kw * cg,
-            };
-            rows.product(0, columns(g, wp), &mut s.pixels);
-            let planes = &mut image[gi * og * ohw..][..og * ohw];
-            into_planes(&s.pixels, og, wp, [g.oh, g.ow], planes);
-        }
-    });
+    let correlation = Correlation {
+        groups: g.groups,
+        channels: g.cg(),
+        size: [g.h, g.w],
+        pad: p.padding,
+        m: g.og(),
+        out_size: [g.oh, g.ow],
+        first: 0,
+        kernel: [g.kh, g.kw],
+    };
+    correlation.run(x, wt, out);
 }
 
 /// The filters `wt` (`O x C/g x kh x kw`) for the input gradient: each
@@ -195,29 +240,19 @@ pub(super) fn input_grad<T: KernelFloat>(
     p: &Conv2dParams,
     dx: &mut [T],
 ) {
-    let (k, og, ohw, cg) = (g.k(), g.og(), g.ohw(), g.cg());
     let border = [g.kh - 1, g.kw - 1];
     let wp = g.ow + 2 * border[1];
-    let first = p.padding[0] * wp + p.padding[1];
-    let n = (g.h - 1) * wp + g.w;
-    parallel::for_each_chunk_init(dx, g.c * g.hw(), Scratch::default, |s, b, image| {
-        for gi in 0..g.groups {
-            let gs = &grad[(b * g.o + gi * og) * ohw..][..og * ohw];
-            pad_channels_last(gs, og, [g.oh, g.ow], border, &mut s.image);
-            let rows = Rows {
-                image: &s.image,
-                wp,
-                channels: og,
-                filters: &wt[gi * og * k..][..og * k],
-                m: cg,
-                kh: g.kh,
-                run: g.kw * og,
-            };
-            rows.product(first, n, &mut s.pixels);
-            let planes = &mut image[gi * cg * g.hw()..][..cg * g.hw()];
-            into_planes(&s.pixels, cg, wp, [g.h, g.w], planes);
-        }
-    });
+    let correlation = Correlation {
+        groups: g.groups,
+        channels: g.og(),
+        size: [g.oh, g.ow],
+        pad: border,
+        m: g.cg(),
+        out_size: [g.h, g.w],
+        first: p.padding[0] * wp + p.padding[1],
+        kernel: [g.kh, g.kw],
+    };
+    correlation.run(grad, wt, dx);
 }
 
 /// Adds one image's weight gradient for one group to `wt` (`O/g x K`, taps

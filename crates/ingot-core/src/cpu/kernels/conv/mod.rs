@@ -284,34 +284,28 @@ fn planar_outputs<T: KernelFloat>(
         rs: 1,
         cs: k,
     };
-    if dst.len() == per_image {
-        // One image's group planes are G itself.
-        let planes = &mut dst[gi * og * ohw..][..og * ohw];
-        gemm_into(
-            ld,
-            og,
-            k,
-            planes,
-            (1, ld),
-            lhs,
-            rhs,
-            false,
-            gemm::Parallelism::None,
-        );
-        return;
-    }
-    rows.resize(og * ld, T::zero());
+    // One image's group planes are G itself.
+    let single = dst.len() == per_image;
+    let out = if single {
+        &mut dst[gi * og * ohw..][..og * ohw]
+    } else {
+        rows.resize(og * ld, T::zero());
+        rows.as_mut_slice()
+    };
     gemm_into(
         ld,
         og,
         k,
-        rows,
+        out,
         (1, ld),
         lhs,
         rhs,
         false,
         gemm::Parallelism::None,
     );
+    if single {
+        return;
+    }
     for (b, image) in dst.chunks_exact_mut(per_image).enumerate() {
         let planes = image[gi * og * ohw..][..og * ohw].chunks_exact_mut(ohw);
         for (o, plane) in planes.enumerate() {
