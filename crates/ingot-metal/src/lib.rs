@@ -4,7 +4,7 @@
 //! `MPSGraphExecutable`, replayed every step on the GPU. The work is split
 //! so that as little as possible needs a Mac (see `docs/metal.md`):
 //!
-//! 1. [`lower`] (every OS) turns an IR graph into an [`program::MpsProgram`],
+//! 1. [`lower()`] (every OS) turns an IR graph into an [`program::MpsProgram`],
 //!    the exact list of MPSGraph calls, with MPSGraph's own semantics;
 //! 2. the [`sim`]ulator (every OS) runs programs with CPU kernels written
 //!    from Apple's documentation; [`simulated_device`] is an

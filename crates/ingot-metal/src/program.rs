@@ -4,7 +4,7 @@
 //! ordered as Apple's API names them and with MPSGraph's semantics (not the
 //! IR's): reductions keep the reduced axes as size 1, arg-reductions return
 //! `Int32`, binary arithmetic broadcasts NumPy-style, pooling and
-//! convolution read their descriptors. The lowering ([`crate::lower`])
+//! convolution read their descriptors. The lowering ([`crate::lower()`])
 //! writes programs; the simulator ([`crate::sim`]) and, on macOS, the
 //! MPSGraph builder replay them call by call.
 

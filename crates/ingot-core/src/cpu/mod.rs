@@ -1,7 +1,7 @@
 //! The CPU backend: the reference implementation of every IR op, and the
 //! default device.
 //!
-//! [`CpuBackend::compile`] plans a graph once (see [`plan`]): elementwise
+//! [`CpuBackend::compile`] plans a graph once (see `plan`): elementwise
 //! chains become fused kernels that make one pass over memory, movement ops
 //! become strided views that cost nothing, and every buffer is freed to a
 //! caching pool after its last use. Running the plan walks its steps; large
