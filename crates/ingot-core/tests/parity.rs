@@ -2,16 +2,20 @@
 //! against values written by `tests/reference/gen_reference.py`.
 //!
 //! Tolerances (`|got - want| <= atol + rtol * |want|`):
-//! F64: rtol 1e-10, atol 1e-12; F32: rtol 1e-5, atol 1e-6.
+//! F64: rtol 1e-10, atol 1e-12; F32: rtol 1e-5, atol 1e-6, but atol 1e-5
+//! for conv2d, whose sums of dozens of products round by more than 1e-6 in
+//! F32 (PyTorch's own F32 input gradient of the `[2, 4, 3, 30]` case is
+//! 4.6e-6 off its F64 value).
 
 mod common;
 
 use common::{Case, apply, load_cases, shape_of, tensor, values, worst};
 use ingot::{DType, Tensor};
 
-fn tolerance(dtype: DType) -> (f64, f64) {
+fn tolerance(dtype: DType, op: &str) -> (f64, f64) {
     match dtype {
         DType::F64 => (1e-10, 1e-12),
+        _ if op == "conv2d" => (1e-5, 1e-5),
         _ => (1e-5, 1e-6),
     }
 }
@@ -35,7 +39,7 @@ fn check(case: &Case) -> Vec<String> {
         Ok(o) => o,
         Err(e) => return vec![format!("{}: error {e}", case.label())],
     };
-    let (rtol, atol) = tolerance(case.dtype);
+    let (rtol, atol) = tolerance(case.dtype, &case.op);
     if out.shape() != shape_of(&case.output).as_slice() {
         problems.push(format!(
             "{}: shape {:?}, torch {:?}",

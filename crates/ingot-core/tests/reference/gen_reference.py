@@ -98,6 +98,10 @@ CASES = (
         case("conv2d", [([2, 4, 5, 5], "n"), ([6, 2, 3, 3], "n"), ([6], "n")], stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=2),
         case("conv2d", [([2, 4, 5, 5], "n"), ([3, 4, 1, 1], "n")], stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1),
         case("conv2d", [([1, 2, 6, 5], "n"), ([2, 2, 3, 2], "n")], stride=[2, 1], padding=[1, 0], dilation=[1, 1], groups=1),
+        # Many channels: channels-last patches (narrow image), and no
+        # patches at all (an image wide enough for kernel-row products).
+        case("conv2d", [([2, 4, 4, 6], "n"), ([3, 4, 2, 5], "n"), ([3], "n")], stride=[1, 1], padding=[1, 2], dilation=[1, 1], groups=1),
+        case("conv2d", [([2, 4, 3, 30], "n"), ([5, 4, 2, 5], "n")], stride=[1, 1], padding=[1, 2], dilation=[1, 1], groups=1),
         case("max_pool2d", [([2, 3, 6, 6], "n")], kernel=[2, 2], stride=[2, 2], padding=[0, 0]),
         case("max_pool2d", [([1, 2, 7, 7], "n")], kernel=[3, 3], stride=[2, 2], padding=[1, 1]),
         case("avg_pool2d", [([2, 3, 6, 6], "n")], kernel=[2, 2], stride=[2, 2], padding=[0, 0], count_include_pad=True),
