@@ -3,12 +3,17 @@
 //!
 //! In a padded image of `Hp x Wp` pixels of `C/g` channels, the taps of
 //! kernel row `i` at output pixel `(oy, ox)` are the `kw * C/g` contiguous
-//! values from pixel `(oy + i, ox)` on; the next output pixel's start one
-//! pixel later. So kernel row `i`'s patches form a matrix whose column `q`
-//! starts at pixel `q + i * Wp` and whose columns are one pixel apart: a
+//! values from pixel `(oy + i, ox)` on; the next output pixel's taps start
+//! one pixel later. So kernel row `i`'s patches form a matrix whose column
+//! `q` starts at pixel `q + i * Wp` and whose columns are one pixel apart: a
 //! strided view of the copy, with no im2col. Columns run over whole padded
 //! rows, `q = oy * Wp + ox` with `ox < Wp`; the `kw - 1` columns past each
 //! row's last output are computed and dropped (they read the next row).
+//!
+//! The forward, the weight gradient (the output gradient laid out over the
+//! same columns, zero at the dropped ones, times each kernel row's patches)
+//! and the input gradient (the output gradient, padded by the kernel size
+//! less one, correlated with the flipped filters) all run this way.
 
 use super::super::super::parallel;
 use super::super::matmul::{Mat, gemm_into};
@@ -18,10 +23,10 @@ use crate::ir::Conv2dParams;
 /// Whether a convolution can run this way, and wastes little doing so: at
 /// most an eighth of the columns dropped (a 3-wide kernel from 16 padded
 /// columns on, a 5-wide one from 32). Narrower images run faster through
-/// patches.
+/// patches; an empty kernel goes there too.
 pub(super) fn applies(g: &Geometry, p: &Conv2dParams) -> bool {
     let (_, wp) = padded(g, p);
-    p.stride == [1, 1] && p.dilation == [1, 1] && (g.kw - 1) * 8 <= wp
+    p.stride == [1, 1] && p.dilation == [1, 1] && g.kh > 0 && g.kw > 0 && (g.kw - 1) * 8 <= wp
 }
 
 /// Padded sizes `(Hp, Wp)`.
