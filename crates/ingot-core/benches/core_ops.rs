@@ -20,6 +20,16 @@ fn matmul(n: usize, reps: usize) -> f64 {
     median_time(reps, || ingot::eval(&[&a.matmul(&b).unwrap()]).unwrap())
 }
 
+/// Evaluates the loss and the parameters' gradients in one run. The loss
+/// is read too, as PyTorch computes it: the gradients of a sum do not need
+/// its value, and lazily ingot would skip the forward pass.
+fn eval_with_grads(loss: &Tensor, params: &[Tensor]) {
+    let grads: Vec<Tensor> = params.iter().map(|p| p.grad().unwrap()).collect();
+    let mut outs = vec![loss];
+    outs.extend(&grads);
+    ingot::eval(&outs).unwrap();
+}
+
 fn conv() -> f64 {
     let dev = Device::cpu();
     let x = Tensor::randn(&[64, 32, 28, 28], DType::F32, &dev).unwrap();
@@ -38,15 +48,13 @@ fn conv() -> f64 {
         for p in &params {
             p.zero_grad();
         }
-        params[0]
+        let loss = params[0]
             .conv2d(&params[1], Some(&params[2]), 1, 1, 1, 1)
             .unwrap()
             .sum_all()
-            .unwrap()
-            .backward()
             .unwrap();
-        let grads: Vec<Tensor> = params.iter().map(|p| p.grad().unwrap()).collect();
-        ingot::eval(&grads.iter().collect::<Vec<_>>()).unwrap();
+        loss.backward().unwrap();
+        eval_with_grads(&loss, &params);
     })
 }
 
@@ -99,8 +107,7 @@ fn mlp() -> f64 {
             .neg()
             .unwrap();
         loss.backward().unwrap();
-        let grads: Vec<Tensor> = params.iter().map(|p| p.grad().unwrap()).collect();
-        ingot::eval(&grads.iter().collect::<Vec<_>>()).unwrap();
+        eval_with_grads(&loss, &params);
     })
 }
 
