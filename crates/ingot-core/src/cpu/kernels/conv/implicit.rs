@@ -55,10 +55,11 @@ fn pad_channels_last<T: KernelFloat>(
     out.resize((h + 2 * pad[0]) * wp * channels, T::zero());
     for y in 0..h {
         let start = ((y + pad[0]) * wp + pad[1]) * channels;
-        let pixels = out[start..][..w * channels].chunks_exact_mut(channels);
-        for (xi, px) in pixels.enumerate() {
-            for (c, v) in px.iter_mut().enumerate() {
-                *v = x[(c * h + y) * w + xi];
+        let pixels = &mut out[start..][..w * channels];
+        for (c, plane) in x.chunks_exact(h * w).enumerate() {
+            let row = &plane[y * w..][..w];
+            for (px, &v) in pixels.chunks_exact_mut(channels).zip(row) {
+                px[c] = v;
             }
         }
     }
