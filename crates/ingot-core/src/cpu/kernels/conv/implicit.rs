@@ -17,7 +17,7 @@
 
 use super::super::super::parallel;
 use super::super::matmul::{Mat, gemm_into};
-use super::{Geometry, KernelFloat, transpose_into};
+use super::{Geometry, KernelFloat, transpose};
 use crate::ir::Conv2dParams;
 
 /// Whether a convolution can run this way, and wastes little doing so: at
@@ -55,13 +55,11 @@ fn pad_channels_last<T: KernelFloat>(
     out.resize((h + 2 * pad[0]) * wp * channels, T::zero());
     for y in 0..h {
         let start = ((y + pad[0]) * wp + pad[1]) * channels;
-        let pixels = &mut out[start..][..w * channels];
-        for (c, plane) in x.chunks_exact(h * w).enumerate() {
-            let row = &plane[y * w..][..w];
-            for (px, &v) in pixels.chunks_exact_mut(channels).zip(row) {
-                px[c] = v;
-            }
-        }
+        transpose(
+            (&x[y * w..], h * w),
+            (&mut out[start..], channels),
+            [channels, w],
+        );
     }
 }
 
@@ -128,7 +126,11 @@ fn into_planes<T: Copy>(
 ) {
     for y in 0..rows {
         let row = &pixels[y * ld * m..][..width * m];
-        transpose_into(row, m, planes, rows * width, y * width);
+        transpose(
+            (row, m),
+            (&mut planes[y * width..], rows * width),
+            [width, m],
+        );
     }
 }
 

@@ -153,15 +153,30 @@ fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) ->
     out
 }
 
-/// Writes the row-major `src` (`src.len() / cols` rows of `cols`)
-/// transposed into `dst`, whose rows are `ld` apart, from column `col0` on:
-/// `dst[j * ld + col0 + i] = src[i * cols + j]`.
-fn transpose_into<T: Copy>(src: &[T], cols: usize, dst: &mut [T], ld: usize, col0: usize) {
-    let rows = src.len() / cols;
-    for j in 0..cols {
-        let out = &mut dst[j * ld + col0..][..rows];
-        for (i, d) in out.iter_mut().enumerate() {
-            *d = src[i * cols + j];
+/// Transposes a `rows x cols` block whose rows lie `src_ld` apart in `src`
+/// into `dst`, whose rows (one per column of the block) lie `dst_ld` apart:
+/// `dst[j * dst_ld + i] = src[i * src_ld + j]`. The layout changes of the
+/// convolutions (planes to channels-last pixels and back) all go through
+/// it. The inner loop runs along whichever side's rows lie farther apart,
+/// so that the strided side steps by the smaller distance.
+fn transpose<T: Copy>(
+    (src, src_ld): (&[T], usize),
+    (dst, dst_ld): (&mut [T], usize),
+    [rows, cols]: [usize; 2],
+) {
+    if src_ld >= dst_ld {
+        for i in 0..rows {
+            let row = &src[i * src_ld..][..cols];
+            for (j, &v) in row.iter().enumerate() {
+                dst[j * dst_ld + i] = v;
+            }
+        }
+    } else {
+        for j in 0..cols {
+            let out = &mut dst[j * dst_ld..][..rows];
+            for (i, d) in out.iter_mut().enumerate() {
+                *d = src[i * src_ld + j];
+            }
         }
     }
 }
@@ -355,7 +370,7 @@ fn channels_last_outputs<T: KernelFloat>(
         .chunks_exact_mut(g.o * ohw)
         .zip(rows.chunks_exact(ohw * og))
     {
-        transpose_into(pixels, og, &mut image[gi * og * ohw..], ohw, 0);
+        transpose((pixels, og), (&mut image[gi * og * ohw..], ohw), [ohw, og]);
     }
 }
 

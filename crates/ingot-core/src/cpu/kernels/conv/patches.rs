@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use super::super::window::tap_range;
-use super::{Geometry, KernelFloat};
+use super::{Geometry, KernelFloat, transpose};
 use crate::ir::Conv2dParams;
 
 /// Channels-last patches pay off from this many values per kernel row.
@@ -254,11 +254,7 @@ fn col2im_planar<T: KernelFloat>(
 /// channels each.
 fn to_channels_last<T: KernelFloat>(x: &[T], cg: usize, hw: usize, out: &mut Vec<T>) {
     out.resize(hw * cg, T::zero());
-    for (c, plane) in x.chunks_exact(hw).enumerate() {
-        for (px, &v) in out.chunks_exact_mut(cg).zip(plane) {
-            px[c] = v;
-        }
-    }
+    transpose((x, hw), (out, cg), [cg, hw]);
 }
 
 /// The input column of tap `j` of output column `ox`, if it is inside the
