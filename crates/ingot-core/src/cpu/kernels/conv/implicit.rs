@@ -25,19 +25,19 @@ use crate::ir::Conv2dParams;
 /// columns on, a 5-wide one from 32). Narrower images run faster through
 /// patches; an empty kernel goes there too.
 pub(super) fn applies(g: &Geometry, p: &Conv2dParams) -> bool {
-    let (_, wp) = padded(g, p);
+    let wp = padded_width(g, p);
     p.stride == [1, 1] && p.dilation == [1, 1] && g.kh > 0 && g.kw > 0 && (g.kw - 1) * 8 <= wp
 }
 
-/// Padded sizes `(Hp, Wp)`.
-fn padded(g: &Geometry, p: &Conv2dParams) -> (usize, usize) {
-    (g.h + 2 * p.padding[0], g.w + 2 * p.padding[1])
+/// The padded image's width `Wp`.
+fn padded_width(g: &Geometry, p: &Conv2dParams) -> usize {
+    g.w + 2 * p.padding[1]
 }
 
-/// Output columns of one kernel row's product: every output pixel, with
-/// the dropped ones in between.
-fn columns(g: &Geometry, wp: usize) -> usize {
-    (g.oh - 1) * wp + g.ow
+/// Columns of one kernel row's product over an image `wp` pixels wide:
+/// the `out_size` output pixels, with the dropped ones in between.
+fn columns([oh, ow]: [usize; 2], wp: usize) -> usize {
+    (oh - 1) * wp + ow
 }
 
 /// Copies `channels` planes of `h x w` values (`x`) into `out` as
@@ -168,7 +168,7 @@ impl Correlation {
         let (src_group, dst_group) = (self.channels * in_plane, self.m * out_plane);
         let per_group = self.kernel[0] * self.kernel[1] * self.channels * self.m;
         let wp = self.size[1] + 2 * self.pad[1];
-        let n = (self.out_size[0] - 1) * wp + self.out_size[1];
+        let n = columns(self.out_size, wp);
         parallel::for_each_chunk_init(
             dst,
             self.groups * dst_group,
@@ -279,9 +279,9 @@ pub(super) fn add_weight_grad<T: KernelFloat>(
     padded_grad: &mut Vec<T>,
 ) {
     let (k, og, ohw) = (g.k(), g.og(), g.ohw());
-    let (_, wp) = padded(g, p);
+    let wp = padded_width(g, p);
     let (cg, run) = (g.cg(), g.kw * g.cg());
-    let n = columns(g, wp);
+    let n = columns([g.oh, g.ow], wp);
     pad_channels_last(x, cg, [g.h, g.w], p.padding, image);
     padded_grad.clear();
     padded_grad.resize(og * n, T::zero());

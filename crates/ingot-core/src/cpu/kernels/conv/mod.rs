@@ -36,7 +36,8 @@ use crate::Result;
 use crate::ir::Conv2dParams;
 use patches::Layout;
 
-/// GEMMs get at least this many columns when the batch allows.
+/// The forward's and input gradient's GEMMs through patches get at least
+/// this many columns when the batch allows.
 const MIN_COLUMNS: usize = 512;
 
 /// The weight gradient's GEMMs sum over at least this many pixels.
@@ -554,24 +555,18 @@ impl BackwardWeight {
                 }
             }
         });
-        // Each group's sums, into the O/g x C/g x kh x kw filters.
+        // Each group's sums, into the O/g x C/g x kh x kw filters. Sum
+        // (kk, o) of a group lies at kk * O/g + o through patches (K x O/g)
+        // and at o * K + kk without them.
+        let (tap_step, filter_step) = if implicit { (1, k) } else { (og, 1) };
         for part in partials {
-            if implicit {
-                // O/g x K already, taps in channels-last order.
-                for (row, sums) in out.chunks_exact_mut(k).zip(part.chunks_exact(k)) {
-                    for (kk, &v) in sums.iter().enumerate() {
-                        row[layout.weight_index(&g, kk)] += v;
-                    }
-                }
-                continue;
-            }
             for gi in 0..g.groups {
                 let src = &part[gi * og * k..][..og * k];
                 let dst = &mut out[gi * og * k..][..og * k];
-                for (kk, row) in src.chunks_exact(og).enumerate() {
+                for kk in 0..k {
                     let at = layout.weight_index(&g, kk);
-                    for (o, &v) in row.iter().enumerate() {
-                        dst[o * k + at] += v;
+                    for o in 0..og {
+                        dst[o * k + at] += src[kk * tap_step + o * filter_step];
                     }
                 }
             }
