@@ -424,4 +424,93 @@ mod tests {
         matmul((&a, &av), (&b, &bv), &ty, &mut out).unwrap();
         assert_eq!(out, HostData::F32(vec![1.0, 2.0, 3.0, 4.0]));
     }
+
+    /// An operand of `batch x rows x cols` whose values are multiples of
+    /// 1/4 from -4 to 3.75, hashed from their positions so that no row or
+    /// column repeats another (and every sum of products below is exact in
+    /// f32), stored transposed (`[.., cols, rows]` in memory, permuted)
+    /// when `transposed`, and with its batch broadcast from one matrix
+    /// when `broadcast`.
+    fn operand(
+        batch: usize,
+        (rows, cols): (usize, usize),
+        (transposed, broadcast): (bool, bool),
+        seed: usize,
+    ) -> (Vec<f64>, View) {
+        let stored = if broadcast { 1 } else { batch };
+        let values = (0..stored * rows * cols)
+            .map(|i| ((i + seed) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59)
+            .map(|h| h as f64 / 4.0 - 4.0)
+            .collect();
+        let view = if transposed {
+            View::contiguous(&[stored, cols, rows]).permute(&[0, 2, 1])
+        } else {
+            View::contiguous(&[stored, rows, cols])
+        };
+        (values, view.expand(&[batch, rows, cols]))
+    }
+
+    #[test]
+    fn every_way_of_splitting_matches_the_definition() {
+        // (batch, m, k, n, lhs transposed, rhs transposed, lhs broadcast).
+        // With two or more threads these take, in order, each path of
+        // `gemm_batched`: one small product; small products in parallel
+        // (twice, both with a broadcast lhs, the second a wide one); one
+        // product split over threads by rows (lhs larger) and one by
+        // columns (rhs larger); large products one after another.
+        let cases = [
+            (1, 3, 4, 5, false, false, false),
+            (3, 7, 9, 11, true, false, true),
+            (2, 9, 64, 300, false, false, true),
+            (1, 67, 45, 33, true, false, false),
+            (1, 5, 70, 131, false, true, false),
+            (2, 70, 64, 60, true, true, false),
+        ];
+        if parallel::num_threads() < 2 {
+            eprintln!(
+                "one CPU thread: the cases that split a product over threads \
+                 run as single products"
+            );
+        }
+        for (batch, m, k, n, ta, tb, bcast) in cases {
+            let (a, av) = operand(batch, (m, k), (ta, bcast), 1);
+            let (b, bv) = operand(batch, (k, n), (tb, false), 5);
+            let mut want = vec![0.0; batch * m * n];
+            for (o, w) in want.iter_mut().enumerate() {
+                let (bi, i, j) = (o / (m * n), o / n % m, o % n);
+                *w = (0..k)
+                    .map(|l| {
+                        a[av.offset_of((bi * m + i) * k + l)]
+                            * b[bv.offset_of((bi * k + l) * n + j)]
+                    })
+                    .sum();
+            }
+            let f32s = |v: &[f64]| HostData::F32(v.iter().map(|&x| x as f32).collect());
+            for (x, y, mut out) in [
+                (f32s(&a), f32s(&b), f32s(&want)),
+                (
+                    HostData::F64(a.clone()),
+                    HostData::F64(b.clone()),
+                    HostData::F64(want.clone()),
+                ),
+            ] {
+                let dtype = x.dtype();
+                let ty = TensorType {
+                    shape: vec![batch, m, n],
+                    dtype,
+                };
+                let expected = out.clone();
+                match &mut out {
+                    HostData::F32(o) => o.fill(f32::NAN),
+                    HostData::F64(o) => o.fill(f64::NAN),
+                    _ => unreachable!(),
+                }
+                matmul((&x, &av), (&y, &bv), &ty, &mut out).unwrap();
+                assert_eq!(
+                    out, expected,
+                    "{dtype} [{batch}, {m}, {k}] @ [{batch}, {k}, {n}], transposed {ta}/{tb}"
+                );
+            }
+        }
+    }
 }
