@@ -11,10 +11,13 @@
 //!
 //! A parallel loop hands out its task indices from a shared counter; the
 //! calling thread takes tasks too and waits only for helpers that started,
-//! so a helper that is slow to wake costs nothing. Loops run one at a time:
+//! so a helper that is slow to wake costs nothing. A loop may instead give
+//! each thread its own task ([`for_each_thread`]), for work split by the
+//! threads' speeds. Loops run one at a time:
 //! a loop started while another runs (a nested one, or one from another
 //! thread) runs on its calling thread alone.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, TryLockError};
@@ -86,8 +89,22 @@ fn pool() -> &'static Pool {
     })
 }
 
+thread_local! {
+    /// This thread's place in the pool: 0 for any thread that is not a
+    /// helper, `i + 1` for helper `i`.
+    static THREAD_INDEX: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The calling thread's place among the threads a loop runs on: 0 for the
+/// thread that starts loops, `1..num_threads()` for the helpers (see
+/// [`for_each_thread`]).
+pub(crate) fn thread_index() -> usize {
+    THREAD_INDEX.with(|i| i.get())
+}
+
 /// A helper's life: wait for a loop, run its body, repeat.
 fn helper(pool: &'static Pool, me: usize) {
+    THREAD_INDEX.with(|i| i.set(me + 1));
     let mut seen = pool.epoch.load(Ordering::SeqCst);
     loop {
         let started = Instant::now();
@@ -124,7 +141,7 @@ fn helper(pool: &'static Pool, me: usize) {
 
 /// Runs `body` on the calling thread and on every helper that is free to
 /// join, and returns once all of them are done. The body is expected to
-/// share out its work itself (see [`for_each_index`]).
+/// share out its work itself (see [`for_each_index_init`]).
 fn broadcast(body: &(dyn Fn() + Sync)) {
     let pool = pool();
     if pool.helpers.is_empty() {
@@ -160,13 +177,8 @@ fn broadcast(body: &(dyn Fn() + Sync)) {
     }
 }
 
-/// Calls `f(i)` for every `i < n`, spread over the threads.
-pub(crate) fn for_each_index(n: usize, f: impl Fn(usize) + Sync) {
-    for_each_index_init(n, || (), |_, i| f(i));
-}
-
-/// [`for_each_index`] with a state each thread makes once (scratch
-/// buffers), on its first task.
+/// Calls `f(state, i)` for every `i < n`, spread over the threads, with a
+/// state each thread makes once (scratch buffers), on its first task.
 pub(crate) fn for_each_index_init<S>(
     n: usize,
     init: impl Fn() -> S + Sync,
@@ -192,6 +204,22 @@ pub(crate) fn for_each_index_init<S>(
             let s = state.get_or_insert_with(&init);
             for i in r * n / runs..(r + 1) * n / runs {
                 f(s, i);
+            }
+        }
+    });
+}
+
+/// Calls `f(t)` for every thread index `t < num_threads()`, thread `t`
+/// (see [`thread_index`]) running `f(t)` when it is free to join; a thread
+/// done with its own index runs those of threads that have not started.
+pub(crate) fn for_each_thread(f: impl Fn(usize) + Sync) {
+    let threads = num_threads();
+    let taken: Vec<AtomicBool> = (0..threads).map(|_| AtomicBool::new(false)).collect();
+    broadcast(&|| {
+        let me = thread_index() % threads;
+        for t in (0..threads).map(|d| (me + d) % threads) {
+            if !taken[t].swap(true, Ordering::Relaxed) {
+                f(t);
             }
         }
     });
@@ -271,6 +299,26 @@ pub(crate) fn for_each_item_init<T: Send, S>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn for_each_index(n: usize, f: impl Fn(usize) + Sync) {
+        for_each_index_init(n, || (), |_, i| f(i));
+    }
+
+    #[test]
+    fn every_thread_index_runs_once() {
+        let threads = num_threads();
+        let runs: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
+        for_each_thread(|t| {
+            runs[t].fetch_add(1, Ordering::Relaxed);
+        });
+        // Nested in a loop, it runs on its calling thread alone.
+        for_each_index(3, |_| {
+            for_each_thread(|t| {
+                runs[t].fetch_add(1, Ordering::Relaxed);
+            })
+        });
+        assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 4));
+    }
 
     #[test]
     fn every_chunk_is_visited_once() {

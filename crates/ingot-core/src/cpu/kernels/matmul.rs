@@ -9,6 +9,7 @@ use super::super::view::View;
 use super::{check_bounds, narrow, widen};
 use crate::ir::TensorType;
 use crate::{Error, HostData, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Element types `gemm` multiplies natively.
 pub(crate) trait GemmScalar: Copy + Send + Sync + 'static {
@@ -264,12 +265,26 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
     }
 }
 
-/// One product split evenly over the threads, each block a single-threaded
-/// GEMM (cheaper to synchronize than a parallel GEMM at the sizes of a
-/// training step). Each thread packs its share of one operand and all of
-/// the other, so the split runs along the larger operand: rows of the
-/// output when `lhs` is the larger, columns otherwise.
+/// One product split over the threads, each part a single-threaded GEMM
+/// (cheaper to synchronize than a parallel GEMM at the sizes of a training
+/// step). Each thread packs its share of one operand and all of the other,
+/// so the split runs along the larger operand: rows of the output when
+/// `lhs` is the larger, columns otherwise. Thread `t` takes part `t`, whose
+/// size follows how fast that thread went in earlier products (see
+/// [`Speeds`]): the cores of a shared machine run at different speeds for
+/// seconds at a time, and with equal parts the fast thread would wait.
 fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
+    split_by_speeds(d, dst, lhs, rhs, &SPEEDS);
+}
+
+/// [`split_over_threads`] with the threads' speeds in `speeds`.
+fn split_by_speeds<T: GemmScalar>(
+    d: Dims,
+    dst: &mut [T],
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    speeds: &Speeds,
+) {
     let threads = parallel::num_threads();
     let work = d.m * d.n * d.k;
     if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
@@ -286,37 +301,150 @@ fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rh
         );
         return;
     }
-    if d.n > d.m && d.n >= 2 * threads {
-        split_cols(d, dst, lhs, rhs, threads);
-        return;
-    }
-    let rows = d.m.div_ceil(threads);
-    parallel::for_each_chunk(dst, rows * d.n, |c, block| {
-        let m = block.len() / d.n;
-        let part = Mat {
-            offset: lhs.offset + c * rows * lhs.rs,
-            ..lhs
+    assert!(
+        lhs.fits(d.m, d.k) && rhs.fits(d.k, d.n),
+        "gemm operands exceed their buffers"
+    );
+    assert!(d.m * d.n <= dst.len(), "gemm output exceeds its buffer");
+    // Split columns in whole vectors, rows in runs of a few.
+    let by_cols = d.n > d.m && d.n >= 2 * threads;
+    let (len, step, other) = if by_cols {
+        (d.n, 16, d.m)
+    } else {
+        (d.m, 4, d.n)
+    };
+    let bounds = speeds.split(len, step, threads, safe_part(d.k, other));
+    let out = SharedOut(dst.as_mut_ptr());
+    parallel::for_each_thread(|t| {
+        let (a, b) = (bounds[t], bounds[t + 1]);
+        if a >= b {
+            return;
+        }
+        let (mnk, start, part_lhs, part_rhs) = if by_cols {
+            let part = Mat {
+                offset: rhs.offset + a * rhs.cs,
+                ..rhs
+            };
+            ((d.m, b - a, d.k), a, lhs, part)
+        } else {
+            let part = Mat {
+                offset: lhs.offset + a * lhs.rs,
+                ..lhs
+            };
+            ((b - a, d.n, d.k), a * d.n, part, rhs)
         };
-        gemm_into(
-            m,
-            d.n,
-            d.k,
-            block,
-            (d.n, 1),
-            part,
-            rhs,
-            false,
-            gemm::Parallelism::None,
-        );
+        let started = std::time::Instant::now();
+        // SAFETY: part t is rows (or columns) a..b of the m x n row-major
+        // block at `out`, which lies inside `dst` (asserted above); the
+        // other parts write other rows (columns), and `dst` stays mutably
+        // borrowed until all parts end. The operands are only read and fit
+        // their buffers (asserted above); the offsets stay inside them.
+        unsafe {
+            gemm_raw(
+                mnk,
+                out.get().add(start),
+                (d.n, 1),
+                part_lhs,
+                part_rhs,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        let macs = (b - a) * work / len;
+        speeds.record(macs as f64 / started.elapsed().as_secs_f64().max(1e-9));
     });
 }
 
-/// A pointer the column tasks of [`split_cols`] share.
+/// Each thread's recent speed at split products, in multiply-adds per
+/// second, as `f64` bits: 0 until it is measured.
+struct Speeds([AtomicU64; MAX_TRACKED]);
+
+/// Threads whose speeds are tracked; beyond these, parts are equal.
+const MAX_TRACKED: usize = 64;
+
+static SPEEDS: Speeds = Speeds::new();
+
+impl Speeds {
+    const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; MAX_TRACKED])
+    }
+
+    /// Boundaries of `threads` parts of `0..len`, in multiples of `step`
+    /// but for the last. With `min_part`, they are sized in proportion to
+    /// the threads' speeds, none below a quarter of the fastest (so that
+    /// every thread keeps a part and is measured again) or `min_part`
+    /// long; without it, or while a thread is unmeasured, they are equal.
+    fn split(
+        &self,
+        len: usize,
+        step: usize,
+        threads: usize,
+        min_part: Option<usize>,
+    ) -> Vec<usize> {
+        let mut weights: Vec<f64> = (0..threads)
+            .map(|t| {
+                self.0
+                    .get(t)
+                    .map_or(0.0, |s| f64::from_bits(s.load(Ordering::Relaxed)))
+            })
+            .collect();
+        let fastest = weights.iter().copied().fold(0.0, f64::max);
+        let min = min_part.filter(|&p| p * threads <= len);
+        if min.is_none() || weights.iter().any(|w| !w.is_normal()) {
+            weights.fill(1.0);
+        } else {
+            weights.iter_mut().for_each(|w| *w = w.max(fastest / 4.0));
+        }
+        let min = min.unwrap_or(0);
+        let total: f64 = weights.iter().sum();
+        let mut bounds = vec![0];
+        let mut sum = 0.0;
+        for (t, w) in weights[..threads - 1].iter().enumerate() {
+            sum += w;
+            let end = (len as f64 * sum / total / step as f64).round() as usize * step;
+            let (lo, hi) = (bounds[t] + min, len - (threads - 1 - t) * min);
+            bounds.push(end.clamp(lo.min(hi), hi).max(bounds[t]));
+        }
+        bounds.push(len);
+        bounds
+    }
+
+    /// Folds a part's speed (multiply-adds per second) into the running
+    /// thread's.
+    fn record(&self, speed: f64) {
+        if let Some(slot) = self.0.get(parallel::thread_index()) {
+            let old = f64::from_bits(slot.load(Ordering::Relaxed));
+            let new = if old > 0.0 {
+                0.7 * old + 0.3 * speed
+            } else {
+                speed
+            };
+            slot.store(new.to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The shortest part of a product split along one side, `other` long on
+/// the other side, for which `gemm` (0.19) computes every output element
+/// the same way whatever the part's size, or `None` when no part size is
+/// safe. Only then may the parts follow the threads' speeds, which change
+/// from run to run: results must not (a resumed training run matches an
+/// uninterrupted one bit for bit). From `gemm`'s source: its depth blocking
+/// depends on the depth alone, except in blocks of at most 64 x 64, which
+/// take `min(k, 512)` (the same when `k <= 512`); outputs of at most 256
+/// elements can go through dot-product kernels, and single rows or
+/// columns through GEMV ones, each summing in another order.
+/// `split_parts_agree_bit_for_bit` checks this.
+fn safe_part(k: usize, other: usize) -> Option<usize> {
+    (k <= 512 || other > 64).then(|| (256 / other + 1).max(2))
+}
+
+/// A pointer the parts of [`split_over_threads`] share.
 #[derive(Clone, Copy)]
 struct SharedOut<T>(*mut T);
 
-// SAFETY: the tasks that receive a `SharedOut` write disjoint elements
-// (see `split_cols`), and `T` itself is `Send`.
+// SAFETY: the parts that receive a `SharedOut` write disjoint elements
+// (see `split_over_threads`), and `T` itself is `Send`.
 unsafe impl<T: Send> Send for SharedOut<T> {}
 // SAFETY: as above; the pointer is only read to compute addresses.
 unsafe impl<T: Send> Sync for SharedOut<T> {}
@@ -325,48 +453,6 @@ impl<T> SharedOut<T> {
     fn get(&self) -> *mut T {
         self.0
     }
-}
-
-/// The output's columns split over `threads` tasks.
-fn split_cols<T: GemmScalar>(
-    d: Dims,
-    dst: &mut [T],
-    lhs: Mat<'_, T>,
-    rhs: Mat<'_, T>,
-    threads: usize,
-) {
-    assert!(
-        lhs.fits(d.m, d.k) && rhs.fits(d.k, d.n),
-        "gemm operands exceed their buffers"
-    );
-    assert!(d.m * d.n <= dst.len(), "gemm output exceeds its buffer");
-    let cols = d.n.div_ceil(threads);
-    let out = SharedOut(dst.as_mut_ptr());
-    parallel::for_each_index(threads, |c| {
-        let (n0, n1) = (c * cols, ((c + 1) * cols).min(d.n));
-        if n0 >= n1 {
-            return;
-        }
-        // SAFETY: this task writes columns n0..n1 of the m x n row-major
-        // block at `out`, which lies inside `dst` (asserted above); the other
-        // tasks write other columns, and `dst` stays mutably borrowed until
-        // all tasks end. The operands are only read and fit their buffers
-        // (asserted above), the column offset n0 staying inside `rhs`.
-        unsafe {
-            gemm_raw(
-                (d.m, n1 - n0, d.k),
-                out.get().add(n0),
-                (d.n, 1),
-                lhs,
-                Mat {
-                    offset: rhs.offset + n0 * rhs.cs,
-                    ..rhs
-                },
-                false,
-                gemm::Parallelism::None,
-            )
-        }
-    });
 }
 
 fn int_matmul(a: Arg<'_>, b: Arg<'_>, d: Dims, out: &mut HostData) {
@@ -509,6 +595,111 @@ mod tests {
                 assert_eq!(
                     out, expected,
                     "{dtype} [{batch}, {m}, {k}] @ [{batch}, {k}, {n}], transposed {ta}/{tb}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parts_follow_the_threads_speeds() {
+        let speeds = Speeds::new();
+        // Unmeasured: equal parts, in whole steps but for the last.
+        assert_eq!(speeds.split(67, 4, 2, Some(2)), [0, 32, 67]);
+        assert_eq!(speeds.split(100, 16, 3, Some(2)), [0, 32, 64, 100]);
+        speeds.0[0].store(3e9f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(
+            speeds.split(100, 4, 2, Some(2)),
+            [0, 52, 100],
+            "one unmeasured"
+        );
+        speeds.0[1].store(1e9f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(speeds.split(100, 4, 2, Some(2)), [0, 76, 100]);
+        // A thread far slower keeps a quarter of the fastest's weight.
+        speeds.0[1].store(1e6f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(speeds.split(100, 4, 2, Some(2)), [0, 80, 100]);
+        // Parts keep the shortest length that is safe; without one, equal.
+        speeds.0[1].store(1e9f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(speeds.split(100, 4, 2, Some(40)), [0, 60, 100]);
+        assert_eq!(speeds.split(100, 4, 2, None), [0, 52, 100]);
+        assert_eq!(speeds.split(100, 4, 2, Some(51)), [0, 52, 100], "too long");
+        speeds.0[1].store(1e6f64.to_bits(), Ordering::Relaxed);
+        // Speeds fold in with weight 0.3 (this test runs off the pool, as
+        // thread 0).
+        speeds.record(1e9);
+        let now = f64::from_bits(speeds.0[0].load(Ordering::Relaxed));
+        assert!((now - 2.4e9).abs() < 1.0, "{now}");
+    }
+
+    #[test]
+    fn split_parts_agree_bit_for_bit() {
+        if parallel::num_threads() < 2 {
+            eprintln!("one CPU thread: products are not split, nothing to compare");
+        }
+        split_parts_agree(|x| x, |x: f32| x.to_bits().into());
+        split_parts_agree(f64::from, f64::to_bits);
+        split_parts_agree(f16::from_f32, |x| x.to_bits().into());
+    }
+
+    /// Checks `split_parts_agree_bit_for_bit` for one element type, made
+    /// from f32 by `from` and compared as the bits `bits` gives.
+    fn split_parts_agree<T: GemmScalar>(from: fn(f32) -> T, bits: fn(T) -> u64) {
+        // (m, k, n, lhs transposed, rhs transposed): splits by columns and
+        // by rows, depths over and under 512, a narrow output, and one
+        // shape (k > 512, both sides narrow) where no part size is safe.
+        let cases = [
+            (70, 600, 100, false, false),
+            (96, 700, 256, false, true),
+            (40, 300, 30, false, true),
+            (200, 512, 8, false, true),
+            (130, 784, 40, false, true),
+        ];
+        for (m, k, n, ta, tb) in cases {
+            let values = |len: usize, seed: u64| -> Vec<T> {
+                (0..len as u64)
+                    .map(|i| ((i + seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32)
+                    .map(|h| from(h / (1u64 << 24) as f32 - 0.5))
+                    .collect()
+            };
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let mat = |data, (rows, cols): (usize, usize), transposed| Mat {
+                data,
+                offset: 0,
+                rs: if transposed { 1 } else { cols },
+                cs: if transposed { rows } else { 1 },
+            };
+            let (lhs, rhs) = (mat(&a[..], (m, k), ta), mat(&b[..], (k, n), tb));
+            // Where some part size is safe, every split matches the product
+            // in one piece; where none is, the parts are equal, so every
+            // split matches the first.
+            let other = if n > m { m } else { n };
+            let mut whole = vec![T::ZERO; m * n];
+            if safe_part(k, other).is_some() {
+                gemm_into(
+                    m,
+                    n,
+                    k,
+                    &mut whole,
+                    (n, 1),
+                    lhs,
+                    rhs,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            } else {
+                split_by_speeds(Dims { m, k, n }, &mut whole, lhs, rhs, &Speeds::new());
+            }
+            for weights in [[1e9, 4e9], [4e9, 1e9], [1e9, 1e9]] {
+                let speeds = Speeds::new();
+                for (slot, w) in speeds.0.iter().zip(weights) {
+                    slot.store(f64::to_bits(w), Ordering::Relaxed);
+                }
+                let mut split = vec![T::ONE; m * n];
+                split_by_speeds(Dims { m, k, n }, &mut split, lhs, rhs, &speeds);
+                let same = split.iter().zip(&whole).all(|(&x, &y)| bits(x) == bits(y));
+                let ty = std::any::type_name::<T>();
+                assert!(
+                    same,
+                    "{ty} [{m}, {k}] @ [{k}, {n}] split by speeds {weights:?}"
                 );
             }
         }
