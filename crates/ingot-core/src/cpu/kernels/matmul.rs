@@ -272,7 +272,9 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
 /// `lhs` is the larger, columns otherwise. Thread `t` takes part `t`, whose
 /// size follows how fast that thread went in earlier products (see
 /// [`Speeds`]): the cores of a shared machine run at different speeds for
-/// seconds at a time, and with equal parts the fast thread would wait.
+/// seconds at a time, and with equal parts the fast thread would wait. The
+/// parts are equal where their sizes could change the result (see
+/// [`safe_part`]).
 fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
     split_by_speeds(d, dst, lhs, rhs, &SPEEDS);
 }
