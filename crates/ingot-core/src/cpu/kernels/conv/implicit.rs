@@ -15,6 +15,8 @@
 //! and the input gradient (the output gradient, padded by the kernel size
 //! less one, correlated with the flipped filters) all run this way.
 
+use std::ops::Range;
+
 use super::super::super::parallel;
 use super::super::matmul::{Mat, gemm_into};
 use super::{Geometry, KernelFloat, transpose};
@@ -35,7 +37,7 @@ fn padded_width(g: &Geometry, p: &Conv2dParams) -> usize {
 }
 
 /// Columns of one kernel row's product over an image `wp` pixels wide:
-/// the `out_size` output pixels, with the dropped ones in between.
+/// the `oh x ow` output pixels, with the dropped ones in between.
 fn columns([oh, ow]: [usize; 2], wp: usize) -> usize {
     (oh - 1) * wp + ow
 }
@@ -143,8 +145,8 @@ struct Scratch<T> {
 
 /// A stride-1 correlation of every image and group: each group's
 /// `channels` input planes of `size`, padded by `pad`, with `kh x kw`
-/// filters into `m` output planes of `out_size`, read from padded pixel
-/// `first` on.
+/// filters into `m` output planes of `out_size`, whose first output is at
+/// `first` (row, column) of the padded image.
 struct Correlation {
     groups: usize,
     channels: usize,
@@ -152,7 +154,7 @@ struct Correlation {
     pad: [usize; 2],
     m: usize,
     out_size: [usize; 2],
-    first: usize,
+    first: [usize; 2],
     kernel: [usize; 2],
 }
 
@@ -186,7 +188,7 @@ impl Correlation {
                         kh: self.kernel[0],
                         run: self.kernel[1] * self.channels,
                     };
-                    rows.product(self.first, n, &mut s.pixels);
+                    rows.product(self.first[0] * wp + self.first[1], n, &mut s.pixels);
                     let out = &mut image[gi * dst_group..][..dst_group];
                     into_planes(&s.pixels, self.m, wp, self.out_size, out);
                 }
@@ -212,7 +214,7 @@ pub(super) fn forward<T: KernelFloat>(
         pad: p.padding,
         m: g.og(),
         out_size: [g.oh, g.ow],
-        first: 0,
+        first: [0, 0],
         kernel: [g.kh, g.kw],
     };
     correlation.run(x, wt, out);
@@ -248,19 +250,43 @@ pub(super) fn input_grad<T: KernelFloat>(
     p: &Conv2dParams,
     dx: &mut [T],
 ) {
-    let border = [g.kh - 1, g.kw - 1];
-    let wp = g.ow + 2 * border[1];
     let correlation = Correlation {
         groups: g.groups,
         channels: g.og(),
         size: [g.oh, g.ow],
-        pad: border,
+        pad: [g.kh - 1, g.kw - 1],
         m: g.cg(),
         out_size: [g.h, g.w],
-        first: p.padding[0] * wp + p.padding[1],
+        first: p.padding,
         kernel: [g.kh, g.kw],
     };
     correlation.run(grad, wt, dx);
+}
+
+/// Adds the weight gradient of images `images` of `x` (`N x C x H x W`)
+/// and `grad` (`N x O x OH x OW`) to `wt` (each group's `O/g x K`, taps
+/// ordered `(i, j, c)`); `image` and `padded_grad` are scratch.
+pub(super) fn add_weight_grads<T: KernelFloat>(
+    (x, grad): (&[T], &[T]),
+    images: Range<usize>,
+    g: &Geometry,
+    p: &Conv2dParams,
+    wt: &mut [T],
+    (image, padded_grad): (&mut Vec<T>, &mut Vec<T>),
+) {
+    let (k, og, cg) = (g.k(), g.og(), g.cg());
+    let (in_group, out_group) = (cg * g.hw(), og * g.ohw());
+    for b in images {
+        for gi in 0..g.groups {
+            add_weight_grad(
+                &x[(b * g.groups + gi) * in_group..][..in_group],
+                &grad[(b * g.groups + gi) * out_group..][..out_group],
+                (g, p),
+                &mut wt[gi * og * k..][..og * k],
+                (image, padded_grad),
+            );
+        }
+    }
 }
 
 /// Adds one image's weight gradient for one group to `wt` (`O/g x K`, taps
@@ -268,15 +294,12 @@ pub(super) fn input_grad<T: KernelFloat>(
 /// (`O/g x OH x OW`), laid out over the same columns as the patches with
 /// zeros at the dropped ones, times the patches. `x` is the image's group
 /// channels; `image` and `padded_grad` are scratch.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn add_weight_grad<T: KernelFloat>(
+fn add_weight_grad<T: KernelFloat>(
     x: &[T],
     grad: &[T],
-    g: &Geometry,
-    p: &Conv2dParams,
+    (g, p): (&Geometry, &Conv2dParams),
     wt: &mut [T],
-    image: &mut Vec<T>,
-    padded_grad: &mut Vec<T>,
+    (image, padded_grad): (&mut Vec<T>, &mut Vec<T>),
 ) {
     let (k, og, ohw) = (g.k(), g.og(), g.ohw());
     let wp = padded_width(g, p);

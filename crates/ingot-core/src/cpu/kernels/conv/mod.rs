@@ -142,14 +142,13 @@ fn filters_for<'a, T: KernelFloat>(wt: &'a [T], g: &Geometry, layout: Layout) ->
 /// matrix, taps in the order of `layout`'s patches.
 fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) -> Vec<T> {
     let (k, og) = (g.k(), g.og());
+    let filters = filters_for(wt, g, layout);
     let mut out = vec![T::zero(); wt.len()];
-    for (group, filters) in out.chunks_exact_mut(og * k).zip(wt.chunks_exact(og * k)) {
-        for (kk, row) in group.chunks_exact_mut(og).enumerate() {
-            let at = layout.weight_index(g, kk);
-            for (o, v) in row.iter_mut().enumerate() {
-                *v = filters[o * k + at];
-            }
-        }
+    for (group, transposed) in filters
+        .chunks_exact(og * k)
+        .zip(out.chunks_exact_mut(og * k))
+    {
+        transpose((group, k), (transposed, og), [og, k]);
     }
     out
 }
@@ -489,19 +488,8 @@ impl BackwardWeight {
             *wt = vec![T::zero(); out.len()];
             let end = ((bi + 1) * block).min(g.n);
             if implicit {
-                for b in bi * block..end {
-                    for gi in 0..g.groups {
-                        implicit::add_weight_grad(
-                            &x[(b * g.c + gi * g.cg()) * g.hw()..][..g.cg() * g.hw()],
-                            &grad[(b * g.o + gi * og) * ohw..][..og * ohw],
-                            &g,
-                            &self.p,
-                            &mut wt[gi * og * k..][..og * k],
-                            &mut s.nhwc,
-                            &mut s.rows,
-                        );
-                    }
-                }
+                let scratch = (&mut s.nhwc, &mut s.rows);
+                implicit::add_weight_grads((x, grad), bi * block..end, &g, &self.p, wt, scratch);
                 return;
             }
             for first in (bi * block..end).step_by(step) {
@@ -727,22 +715,9 @@ mod tests {
                 let mut out = vec![f64::NAN; y.len()];
                 implicit::forward(&x, &wt, &g, &c.p, &mut out);
                 assert_close(&format!("case {ci} implicit forward"), &out, &y);
-                let (k, og) = (g.k(), g.og());
                 let mut wt = vec![0.0; w.len()];
-                let (mut image, mut padded_grad) = (Vec::new(), Vec::new());
-                for b in 0..c.x[0] {
-                    for gi in 0..c.p.groups {
-                        implicit::add_weight_grad(
-                            &x[(b * g.c + gi * g.cg()) * g.hw()..][..g.cg() * g.hw()],
-                            &grad[(b * g.o + gi * og) * g.ohw()..][..og * g.ohw()],
-                            &g,
-                            &c.p,
-                            &mut wt[gi * og * k..][..og * k],
-                            &mut image,
-                            &mut padded_grad,
-                        );
-                    }
-                }
+                let scratch = (&mut Vec::new(), &mut Vec::new());
+                implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
                 let flipped = implicit::input_grad_filters(&w, &g);
                 let mut out = vec![f64::NAN; dx.len()];
                 implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
