@@ -543,7 +543,7 @@ mod tests {
         // (batch, m, k, n, lhs transposed, rhs transposed, lhs broadcast).
         // With two or more threads these take, in order, each path of
         // `gemm_batched`: one small product; small products in parallel
-        // (twice, both with a broadcast lhs, the second a wide one); one
+        // (twice, both with a broadcast lhs, the second with a wide rhs); one
         // product split over threads by rows (lhs larger) and one by
         // columns (rhs larger); large products one after another.
         let cases = [
