@@ -6,12 +6,30 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// A fresh directory for one test.
-fn workdir(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test passes (a failed
+/// test leaves it behind, to be looked at).
+struct Workdir(PathBuf);
+
+impl std::ops::Deref for Workdir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn workdir(name: &str) -> Workdir {
     let dir = std::env::temp_dir().join(format!("ingot-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Workdir(dir)
 }
 
 fn ingot(cwd: &Path, args: &[&str]) -> Output {
