@@ -25,6 +25,7 @@
 
 mod implicit;
 mod patches;
+mod transpose;
 
 use std::borrow::Cow;
 
@@ -35,6 +36,7 @@ use super::{FloatKernel, KernelFloat};
 use crate::Result;
 use crate::ir::Conv2dParams;
 use patches::Layout;
+use transpose::transpose;
 
 /// The forward's and input gradient's GEMMs through patches get at least
 /// this many columns when the batch allows.
@@ -151,34 +153,6 @@ fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) ->
         transpose((group, k), (transposed, og), [og, k]);
     }
     out
-}
-
-/// Transposes a `rows x cols` block whose rows lie `src_ld` apart in `src`
-/// into `dst`, whose rows (one per column of the block) lie `dst_ld` apart:
-/// `dst[j * dst_ld + i] = src[i * src_ld + j]`. The layout changes of the
-/// convolutions (planes to channels-last pixels and back) all go through
-/// it. The inner loop runs along whichever side's rows lie farther apart,
-/// so that the strided side steps by the smaller distance.
-fn transpose<T: Copy>(
-    (src, src_ld): (&[T], usize),
-    (dst, dst_ld): (&mut [T], usize),
-    [rows, cols]: [usize; 2],
-) {
-    if src_ld >= dst_ld {
-        for i in 0..rows {
-            let row = &src[i * src_ld..][..cols];
-            for (j, &v) in row.iter().enumerate() {
-                dst[j * dst_ld + i] = v;
-            }
-        }
-    } else {
-        for j in 0..cols {
-            let out = &mut dst[j * dst_ld..][..rows];
-            for (i, d) in out.iter_mut().enumerate() {
-                *d = src[i * src_ld + j];
-            }
-        }
-    }
 }
 
 /// Scratch matrices of one thread.
