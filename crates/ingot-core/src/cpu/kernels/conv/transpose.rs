@@ -68,11 +68,13 @@ fn elementwise<T: Copy>(
 }
 
 /// The side of a tile.
+#[cfg(target_arch = "x86_64")]
 const TILE: usize = 8;
 
 /// Where the tiles along a side of `len >= TILE` start: every `TILE`, and a
 /// last one flush with the end that overlaps its neighbour when `len` is
 /// not a multiple (writing some values twice, the same each time).
+#[cfg(target_arch = "x86_64")]
 fn tile_starts(len: usize) -> impl Iterator<Item = usize> {
     let last = (len % TILE != 0).then(|| len - TILE);
     (0..len / TILE).map(|t| t * TILE).chain(last)
