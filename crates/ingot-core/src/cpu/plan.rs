@@ -161,6 +161,9 @@ struct Planner<'g> {
     steps: Vec<Step>,
     /// Element count of each slot's buffer.
     slot_len: Vec<usize>,
+    /// The contiguous copies made so far, by the slot and view they copy:
+    /// a view that several kernels need contiguous is copied once.
+    copies: HashMap<(usize, View), Operand>,
 }
 
 /// Plans `g` for the CPU.
@@ -185,6 +188,7 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
         vals: Vec::with_capacity(n),
         steps: Vec::new(),
         slot_len: g.inputs.iter().map(TensorType::numel).collect(),
+        copies: HashMap::new(),
     };
     for (i, node) in g.nodes.iter().enumerate() {
         let val = match &node.op {
@@ -325,11 +329,17 @@ impl Planner<'_> {
         if o.view.is_contiguous() {
             return o;
         }
+        let key = (o.slot, o.view.clone());
+        if let Some(copy) = self.copies.get(&key) {
+            return copy.clone();
+        }
         let ty = TensorType {
             shape: o.view.shape.clone(),
             dtype: o.dtype,
         };
-        self.emit(Kernel::Copy, vec![o], ty)
+        let copy = self.emit(Kernel::Copy, vec![o], ty);
+        self.copies.insert(key, copy.clone());
+        copy
     }
 
     fn plan_group(&mut self, root: NodeId, members: &[NodeId]) -> Result<Val> {
@@ -755,6 +765,29 @@ mod tests {
                 _ => "other",
             })
             .collect()
+    }
+
+    #[test]
+    fn a_view_two_kernels_need_contiguous_is_copied_once() {
+        // softmax(x^T, 0) + softmax(x^T, 1): both softmaxes read x^T, which
+        // is not contiguous.
+        let nodes = vec![
+            node(Op::Input(0), vec![], &[4, 3]),
+            node(Op::Permute(vec![1, 0]), vec![0], &[3, 4]),
+            node(Op::Softmax { axis: 0 }, vec![1], &[3, 4]),
+            node(Op::Softmax { axis: 1 }, vec![1], &[3, 4]),
+            node(Op::Binary(BinaryOp::Add), vec![2, 3], &[3, 4]),
+        ];
+        let g = Graph {
+            inputs: vec![ty(&[4, 3])],
+            outputs: vec![4],
+            nodes,
+        };
+        let p = plan(&g).unwrap();
+        assert_eq!(kernels(&p), vec!["copy", "other", "other", "fused"]);
+        let copy = p.steps[0].out;
+        assert!(p.steps[1..3].iter().all(|s| s.args[0].slot == copy));
+        assert!(p.steps[2].free_after.contains(&copy));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::shape::{contiguous_strides, numel};
 
 /// A logical shape laid over a buffer with per-axis strides (in elements) and
 /// a starting offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct View {
     pub shape: Vec<usize>,
     pub strides: Vec<usize>,
