@@ -7,6 +7,7 @@
 //! caching pool after its last use. Running the plan walks its steps; large
 //! kernels split their work over the backend's threads (see `parallel`).
 
+mod conv_bias;
 mod exec;
 mod fused;
 mod kernels;

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use super::conv_bias;
 use super::fused::{FusedKernel, Instr, Kind, Reg};
 use super::view::View;
 use crate::ir::{
@@ -45,6 +46,7 @@ pub(crate) enum Kernel {
         axis: usize,
     },
     MatMul,
+    /// Arguments `x`, `w` and, where [`conv_bias`] folded one in, the bias.
     Conv2d(Conv2dParams),
     Conv2dBackwardInput(Conv2dParams),
     Conv2dBackwardWeight(Conv2dParams),
@@ -168,6 +170,8 @@ struct Planner<'g> {
 
 /// Plans `g` for the CPU.
 pub(crate) fn plan(g: &Graph) -> Result<Program> {
+    let folded = conv_bias::fold(g);
+    let g = folded.as_ref().unwrap_or(g);
     let n = g.nodes.len();
     let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
     for (i, node) in g.nodes.iter().enumerate() {
@@ -191,6 +195,11 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
         copies: HashMap::new(),
     };
     for (i, node) in g.nodes.iter().enumerate() {
+        if consumers[i].is_empty() && !is_output[i] {
+            // Read by nothing (left so by `conv_bias::fold`).
+            p.vals.push(Val::Inline);
+            continue;
+        }
         let val = match &node.op {
             Op::Input(k) => {
                 let ty = g
@@ -765,6 +774,44 @@ mod tests {
                 _ => "other",
             })
             .collect()
+    }
+
+    /// `conv2d(x, w) + b` as the tensor API builds it, with the outputs
+    /// `outputs`.
+    fn conv_plus_bias(outputs: Vec<NodeId>) -> Graph {
+        let p = Conv2dParams {
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        };
+        Graph {
+            inputs: vec![ty(&[2, 2, 5, 5]), ty(&[3, 2, 3, 3]), ty(&[3])],
+            nodes: vec![
+                node(Op::Input(0), vec![], &[2, 2, 5, 5]),
+                node(Op::Input(1), vec![], &[3, 2, 3, 3]),
+                node(Op::Conv2d(p), vec![0, 1], &[2, 3, 5, 5]),
+                node(Op::Input(2), vec![], &[3]),
+                node(Op::Reshape, vec![3], &[1, 3, 1, 1]),
+                node(Op::Expand, vec![4], &[2, 3, 5, 5]),
+                node(Op::Binary(BinaryOp::Add), vec![2, 5], &[2, 3, 5, 5]),
+            ],
+            outputs,
+        }
+    }
+
+    #[test]
+    fn a_bias_added_to_a_convolution_is_added_by_it() {
+        let p = plan(&conv_plus_bias(vec![6])).unwrap();
+        assert_eq!(kernels(&p), vec!["other"]);
+        let slots: Vec<usize> = p.steps[0].args.iter().map(|a| a.slot).collect();
+        assert_eq!(slots, vec![0, 1, 2]);
+        assert_eq!(p.steps[0].args[2].view.shape, [1, 3, 1, 1]);
+        assert_eq!(p.outputs, vec![p.steps[0].out]);
+        // Read elsewhere too, the convolution's output is kept bias-free.
+        let p = plan(&conv_plus_bias(vec![2, 6])).unwrap();
+        assert_eq!(kernels(&p), vec!["other", "fused"]);
+        assert_eq!(p.steps[0].args.len(), 2);
     }
 
     #[test]

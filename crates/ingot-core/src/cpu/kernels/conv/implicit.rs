@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use super::super::super::parallel;
 use super::super::matmul::{Mat, gemm_into};
-use super::{Geometry, KernelFloat, transpose};
+use super::{Geometry, KernelFloat, add_bias, transpose};
 use crate::ir::Conv2dParams;
 
 /// Whether a convolution can run this way, and wastes little doing so: at
@@ -161,8 +161,9 @@ struct Correlation {
 impl Correlation {
     /// Runs it over the images of `src` into those of `dst`, with each
     /// group's filters (`kh * kw * channels x m`, taps ordered kernel row,
-    /// kernel column, channel) one after another in `filters`.
-    fn run<T: KernelFloat>(&self, src: &[T], filters: &[T], dst: &mut [T]) {
+    /// kernel column, channel) one after another in `filters`, adding
+    /// `bias[plane]` to each output plane if given.
+    fn run<T: KernelFloat>(&self, src: &[T], filters: &[T], bias: Option<&[T]>, dst: &mut [T]) {
         let (in_plane, out_plane) = (
             self.size[0] * self.size[1],
             self.out_size[0] * self.out_size[1],
@@ -191,6 +192,9 @@ impl Correlation {
                     rows.product(self.first[0] * wp + self.first[1], n, &mut s.pixels);
                     let out = &mut image[gi * dst_group..][..dst_group];
                     into_planes(&s.pixels, self.m, wp, self.out_size, out);
+                    if let Some(bias) = bias {
+                        add_bias(out, &bias[gi * self.m..][..self.m]);
+                    }
                 }
             },
         );
@@ -198,10 +202,10 @@ impl Correlation {
 }
 
 /// The convolution of `x` (`N x C x H x W`) with the filters `wt`, given
-/// as each group's `K x O/g` matrix with taps ordered `(i, j, c)`, into
-/// `out` (`N x O x OH x OW`).
+/// as each group's `K x O/g` matrix with taps ordered `(i, j, c)`, plus
+/// `bias` (`O`) if given, into `out` (`N x O x OH x OW`).
 pub(super) fn forward<T: KernelFloat>(
-    x: &[T],
+    (x, bias): (&[T], Option<&[T]>),
     wt: &[T],
     g: &Geometry,
     p: &Conv2dParams,
@@ -217,7 +221,7 @@ pub(super) fn forward<T: KernelFloat>(
         first: [0, 0],
         kernel: [g.kh, g.kw],
     };
-    correlation.run(x, wt, out);
+    correlation.run(x, wt, bias, out);
 }
 
 /// The filters `wt` (`O x C/g x kh x kw`) for the input gradient: each
@@ -260,7 +264,7 @@ pub(super) fn input_grad<T: KernelFloat>(
         first: p.padding,
         kernel: [g.kh, g.kw],
     };
-    correlation.run(grad, wt, dx);
+    correlation.run(grad, wt, None, dx);
 }
 
 /// Adds the weight gradient of images `images` of `x` (`N x C x H x W`)

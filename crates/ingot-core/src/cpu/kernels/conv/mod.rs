@@ -155,6 +155,15 @@ fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) ->
     out
 }
 
+/// Adds `bias[p]` to each value of plane `p` of `planes` (`bias.len()`
+/// planes of equal size, one after another).
+fn add_bias<T: KernelFloat>(planes: &mut [T], bias: &[T]) {
+    let plane = planes.len() / bias.len().max(1);
+    for (values, &b) in planes.chunks_exact_mut(plane.max(1)).zip(bias) {
+        values.iter_mut().for_each(|v| *v += b);
+    }
+}
+
 /// Scratch matrices of one thread.
 #[derive(Default)]
 struct Scratch<T> {
@@ -183,6 +192,8 @@ macro_rules! kernel_in_best_layout {
 
 kernel_in_best_layout!(Forward, BackwardInput, BackwardWeight);
 
+/// The convolution; its arguments are `x`, `w` and, optionally, a bias of
+/// one value per output channel.
 pub(crate) struct Forward {
     pub p: Conv2dParams,
 }
@@ -210,7 +221,7 @@ impl Forward {
             return;
         }
         let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
-        let x = args[0];
+        let (x, bias) = (args[0], args.get(2).copied());
         // Each layout multiplies its patches without gemm rearranging them:
         // planar ones are cols^T by columns, channels-last ones are cols by
         // columns (each pixel's taps contiguous), next to the filters
@@ -220,7 +231,7 @@ impl Forward {
             Layout::ChannelsLast => Cow::Owned(transposed_filters(args[1], &g, layout)),
         };
         if layout == Layout::ChannelsLast && implicit::applies(&g, &self.p) {
-            implicit::forward(x, &wt, &g, &self.p, out);
+            implicit::forward((x, bias), &wt, &g, &self.p, out);
             return;
         }
         let block = g.block();
@@ -242,6 +253,11 @@ impl Forward {
                     Layout::ChannelsLast => {
                         channels_last_outputs(&g, gi, &s.cols, wg, dst, &mut s.rows)
                     }
+                }
+            }
+            if let Some(bias) = bias {
+                for image in dst.chunks_exact_mut(per_image) {
+                    add_bias(image, bias);
                 }
             }
         });
@@ -652,6 +668,9 @@ mod tests {
             let w = values(w_shape.iter().product(), 100 + ci as u64);
             let grad = values(y_shape.iter().product(), 200 + ci as u64);
             let [y, dx, dw] = naive(c, &x, &w, &grad);
+            let bias = values(c.o, 300 + ci as u64);
+            let plane = oh * ow;
+            let biased: Vec<f64> = (0..y.len()).map(|i| y[i] + bias[i / plane % c.o]).collect();
             for layout in [Layout::Planar, Layout::ChannelsLast] {
                 let what = |t: &str| format!("case {ci} {layout:?} {t}");
                 let mut out = vec![f64::NAN; y.len()];
@@ -663,6 +682,14 @@ mod tests {
                     &mut out,
                 );
                 assert_close(&what("forward"), &out, &y);
+                Forward { p: c.p }.run_as(
+                    Some(layout),
+                    &[&x, &w, &bias],
+                    &[&c.x, &w_shape, &[c.o]],
+                    &y_shape,
+                    &mut out,
+                );
+                assert_close(&what("forward with bias"), &out, &biased);
                 let mut out = vec![f64::NAN; dx.len()];
                 BackwardInput { p: c.p }.run_as(
                     Some(layout),
@@ -687,8 +714,10 @@ mod tests {
                 let g = Geometry::new(&c.x, &w_shape, [oh, ow], c.p.groups);
                 let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
                 let mut out = vec![f64::NAN; y.len()];
-                implicit::forward(&x, &wt, &g, &c.p, &mut out);
+                implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
                 assert_close(&format!("case {ci} implicit forward"), &out, &y);
+                implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
+                assert_close(&format!("case {ci} implicit forward, bias"), &out, &biased);
                 let mut wt = vec![0.0; w.len()];
                 let scratch = (&mut Vec::new(), &mut Vec::new());
                 implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
