@@ -246,7 +246,10 @@ pub(super) fn input_grad_filters<T: KernelFloat>(wt: &[T], g: &Geometry) -> Vec<
 /// `grad` and the filters as [`input_grad_filters`] lays them out: the
 /// correlation of the output gradient, padded by the kernel size less one
 /// on each side, with the flipped filters, taken over the input's pixels
-/// only.
+/// only. Of that padding, only the kernel size less one less the
+/// convolution's padding is needed (the rest lies outside the input's
+/// pixels), so only that much is added, and the dropped columns of each row
+/// are as few as the forward's.
 pub(super) fn input_grad<T: KernelFloat>(
     grad: &[T],
     wt: &[T],
@@ -254,14 +257,16 @@ pub(super) fn input_grad<T: KernelFloat>(
     p: &Conv2dParams,
     dx: &mut [T],
 ) {
+    let full = [g.kh - 1, g.kw - 1];
+    let pad = [0, 1].map(|d| full[d].saturating_sub(p.padding[d]));
     let correlation = Correlation {
         groups: g.groups,
         channels: g.og(),
         size: [g.oh, g.ow],
-        pad: [g.kh - 1, g.kw - 1],
+        pad,
         m: g.cg(),
         out_size: [g.h, g.w],
-        first: p.padding,
+        first: [0, 1].map(|d| p.padding[d] + pad[d] - full[d]),
         kernel: [g.kh, g.kw],
     };
     correlation.run(grad, wt, None, dx);
