@@ -39,7 +39,8 @@ pub fn num_threads() -> usize {
 }
 
 /// Whether the CPU has AVX2 and FMA, for the kernels that also have a
-/// build for them (the fused interpreter, 2x2 max-pool backward).
+/// build for them (the fused interpreter, 2x2 max-pool backward, the
+/// convolutions' transposes).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn wide_simd() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
