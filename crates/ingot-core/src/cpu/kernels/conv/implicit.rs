@@ -1,14 +1,17 @@
 //! Convolution without a patch matrix, for stride 1 and no dilation: one
 //! GEMM per kernel row over a zero-padded channels-last copy of the image.
 //!
-//! In a padded image of `Hp x Wp` pixels of `C/g` channels, the taps of
-//! kernel row `i` at output pixel `(oy, ox)` are the `kw * C/g` contiguous
-//! values from pixel `(oy + i, ox)` on; the next output pixel's taps start
-//! one pixel later. So kernel row `i`'s patches form a matrix whose column
-//! `q` starts at pixel `q + i * Wp` and whose columns are one pixel apart: a
-//! strided view of the copy, with no im2col. Columns run over whole padded
-//! rows, `q = oy * Wp + ox` with `ox < Wp`; the `kw - 1` columns past each
-//! row's last output are computed and dropped (they read the next row).
+//! In a padded image whose rows lie `Wp` pixels of `C/g` channels apart,
+//! the taps of kernel row `i` at output pixel `(oy, ox)` are the `kw * C/g`
+//! contiguous values from pixel `(oy + i, ox)` on; the next output pixel's
+//! taps start one pixel later. So kernel row `i`'s patches form a matrix
+//! whose column `q` starts at pixel `q + i * Wp` and whose columns are one
+//! pixel apart: a strided view of the copy, with no im2col. Columns run
+//! over whole padded rows, `q = oy * Wp + ox` with `ox < Wp`; the `Wp - OW`
+//! columns past each row's last output are computed and dropped (they read
+//! the next row). The zeros right of a row are also the zeros left of the
+//! next ([`row_stride`]), so `Wp` is the width plus one side's padding and
+//! a 3-wide kernel with padding 1 drops one column a row.
 //!
 //! The forward, the weight gradient (the output gradient laid out over the
 //! same columns, zero at the dropped ones, times each kernel row's patches)
@@ -27,13 +30,17 @@ use crate::ir::Conv2dParams;
 /// columns on, a 5-wide one from 32). Narrower images run faster through
 /// patches; an empty kernel goes there too.
 pub(super) fn applies(g: &Geometry, p: &Conv2dParams) -> bool {
-    let wp = padded_width(g, p);
-    p.stride == [1, 1] && p.dilation == [1, 1] && g.kh > 0 && g.kw > 0 && (g.kw - 1) * 8 <= wp
+    let padded = g.w + 2 * p.padding[1];
+    p.stride == [1, 1] && p.dilation == [1, 1] && g.kh > 0 && g.kw > 0 && (g.kw - 1) * 8 <= padded
 }
 
-/// The padded image's width `Wp`.
-fn padded_width(g: &Geometry, p: &Conv2dParams) -> usize {
-    g.w + 2 * p.padding[1]
+/// The distance `Wp` between the rows of a padded image `w` pixels wide
+/// with `pad` zeros on each side, for outputs `ow` wide: each row's right
+/// padding is the next row's left padding, so the rows lie `w + pad` apart
+/// (or `ow`, where the outputs are wider than that), and the image starts
+/// with `pad` zeros.
+fn row_stride(w: usize, pad: usize, ow: usize) -> usize {
+    (w + pad).max(ow)
 }
 
 /// Columns of one kernel row's product over an image `wp` pixels wide:
@@ -43,18 +50,17 @@ fn columns([oh, ow]: [usize; 2], wp: usize) -> usize {
 }
 
 /// Copies `channels` planes of `h x w` values (`x`) into `out` as
-/// `(h + 2 * pad[0]) x (w + 2 * pad[1])` channels-last pixels, zero in the
-/// border.
+/// channels-last pixels in `h + 2 * pad[0]` rows `wp` pixels apart (see
+/// [`row_stride`]), zero in the border.
 fn pad_channels_last<T: KernelFloat>(
     x: &[T],
     channels: usize,
-    [h, w]: [usize; 2],
+    ([h, w], wp): ([usize; 2], usize),
     pad: [usize; 2],
     out: &mut Vec<T>,
 ) {
-    let wp = w + 2 * pad[1];
     out.clear();
-    out.resize((h + 2 * pad[0]) * wp * channels, T::zero());
+    out.resize(((h + 2 * pad[0]) * wp + pad[1]) * channels, T::zero());
     for y in 0..h {
         let start = ((y + pad[0]) * wp + pad[1]) * channels;
         transpose(
@@ -170,7 +176,7 @@ impl Correlation {
         );
         let (src_group, dst_group) = (self.channels * in_plane, self.m * out_plane);
         let per_group = self.kernel[0] * self.kernel[1] * self.channels * self.m;
-        let wp = self.size[1] + 2 * self.pad[1];
+        let wp = row_stride(self.size[1], self.pad[1], self.out_size[1]);
         let n = columns(self.out_size, wp);
         parallel::for_each_chunk_init(
             dst,
@@ -179,7 +185,8 @@ impl Correlation {
             |s, b, image| {
                 for gi in 0..self.groups {
                     let planes = &src[(b * self.groups + gi) * src_group..][..src_group];
-                    pad_channels_last(planes, self.channels, self.size, self.pad, &mut s.image);
+                    let size = (self.size, wp);
+                    pad_channels_last(planes, self.channels, size, self.pad, &mut s.image);
                     let rows = Rows {
                         image: &s.image,
                         wp,
@@ -311,10 +318,10 @@ fn add_weight_grad<T: KernelFloat>(
     (image, padded_grad): (&mut Vec<T>, &mut Vec<T>),
 ) {
     let (k, og, ohw) = (g.k(), g.og(), g.ohw());
-    let wp = padded_width(g, p);
+    let wp = row_stride(g.w, p.padding[1], g.ow);
     let (cg, run) = (g.cg(), g.kw * g.cg());
     let n = columns([g.oh, g.ow], wp);
-    pad_channels_last(x, cg, [g.h, g.w], p.padding, image);
+    pad_channels_last(x, cg, ([g.h, g.w], wp), p.padding, image);
     padded_grad.clear();
     padded_grad.resize(og * n, T::zero());
     for (plane, row) in grad.chunks_exact(ohw).zip(padded_grad.chunks_exact_mut(n)) {
