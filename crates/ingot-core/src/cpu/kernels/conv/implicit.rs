@@ -16,7 +16,8 @@
 //! The forward, the weight gradient (the output gradient laid out over the
 //! same columns, zero at the dropped ones, times each kernel row's patches)
 //! and the input gradient (the output gradient, padded by the kernel size
-//! less one, correlated with the flipped filters) all run this way.
+//! less one less the padding, correlated with the flipped filters) all run
+//! this way.
 
 use std::ops::Range;
 
