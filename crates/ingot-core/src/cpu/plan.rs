@@ -232,7 +232,7 @@ pub(crate) fn plan(g: &Graph) -> Result<Program> {
             outputs.push(operand.slot);
         } else {
             let ty = g.nodes[o].ty.clone();
-            outputs.push(p.emit(Kernel::Copy, vec![operand], ty).slot);
+            outputs.push(p.emit_copy(operand, ty).slot);
         }
     }
     let n_slots = p.slot_len.len();
@@ -346,9 +346,17 @@ impl Planner<'_> {
             shape: o.view.shape.clone(),
             dtype: o.dtype,
         };
-        let copy = self.emit(Kernel::Copy, vec![o], ty);
+        let copy = self.emit_copy(o, ty);
         self.copies.insert(key, copy.clone());
         copy
+    }
+
+    /// A step that copies `o` into a contiguous buffer of type `ty`,
+    /// reading it through its view's merged axes (longer runs: an expanded
+    /// scalar is one run, not one per row).
+    fn emit_copy(&mut self, o: Operand, ty: TensorType) -> Operand {
+        let view = o.view.coalesced();
+        self.emit(Kernel::Copy, vec![Operand { view, ..o }], ty)
     }
 
     fn plan_group(&mut self, root: NodeId, members: &[NodeId]) -> Result<Val> {

@@ -82,9 +82,6 @@ pub(crate) fn run(
 
 /// Writes the elements of `arg` (same dtype) into `out` in logical order.
 fn copy((data, view): Arg<'_>, out: &mut HostData) {
-    // Merged axes make longer runs: an expanded scalar is one run, filled
-    // in one loop rather than one short run per row.
-    let view = &view.coalesced();
     macro_rules! arm {
         ($src:ident, $dst:ident) => {
             split_for_threads($dst, 1, |start, chunk| {
