@@ -26,10 +26,11 @@ use super::super::matmul::{Mat, gemm_into};
 use super::{Geometry, KernelFloat, add_bias, transpose};
 use crate::ir::Conv2dParams;
 
-/// Whether a convolution can run this way, and wastes little doing so: at
-/// most an eighth of the columns dropped (a 3-wide kernel from 16 padded
-/// columns on, a 5-wide one from 32). Narrower images run faster through
-/// patches; an empty kernel goes there too.
+/// Whether a convolution can run this way, and wastes little doing so:
+/// the kernel's width less one at most an eighth of the padded image's
+/// width (a 3-wide kernel from 16 padded columns on, a 5-wide one from 32;
+/// with padding, the columns dropped, `Wp - OW`, are fewer). Narrower
+/// images run faster through patches; an empty kernel goes there too.
 pub(super) fn applies(g: &Geometry, p: &Conv2dParams) -> bool {
     let padded = g.w + 2 * p.padding[1];
     p.stride == [1, 1] && p.dilation == [1, 1] && g.kh > 0 && g.kw > 0 && (g.kw - 1) * 8 <= padded
@@ -201,7 +202,7 @@ impl Correlation {
                     let out = &mut image[gi * dst_group..][..dst_group];
                     into_planes(&s.pixels, self.m, wp, self.out_size, out);
                     if let Some(bias) = bias {
-                        add_bias(out, &bias[gi * self.m..][..self.m]);
+                        add_bias(out, &bias[gi * self.m..][..self.m], out_plane);
                     }
                 }
             },

@@ -155,11 +155,10 @@ fn transposed_filters<T: KernelFloat>(wt: &[T], g: &Geometry, layout: Layout) ->
     out
 }
 
-/// Adds `bias[p]` to each value of plane `p` of `planes` (`bias.len()`
-/// planes of equal size, one after another).
-fn add_bias<T: KernelFloat>(planes: &mut [T], bias: &[T]) {
-    let plane = planes.len() / bias.len().max(1);
-    for (values, &b) in planes.chunks_exact_mut(plane.max(1)).zip(bias) {
+/// Adds `bias[p]` to each value of plane `p` of `planes`, whose planes
+/// are `plane` values each, one after another.
+fn add_bias<T: KernelFloat>(planes: &mut [T], bias: &[T], plane: usize) {
+    for (values, &b) in planes.chunks_exact_mut(plane).zip(bias) {
         values.iter_mut().for_each(|v| *v += b);
     }
 }
@@ -257,7 +256,7 @@ impl Forward {
             }
             if let Some(bias) = bias {
                 for image in dst.chunks_exact_mut(per_image) {
-                    add_bias(image, bias);
+                    add_bias(image, bias, ohw);
                 }
             }
         });
