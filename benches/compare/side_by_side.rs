@@ -42,6 +42,15 @@ const KEEP_FREED_MEMORY: [(&str, &str); 2] = [
     ("MALLOC_TRIM_THRESHOLD_", "1073741824"),
 ];
 
+/// The malloc settings PyTorch runs with: [`KEEP_FREED_MEMORY`], each
+/// unless the environment sets it already.
+fn pytorch_malloc() -> Vec<(&'static str, String)> {
+    KEEP_FREED_MEMORY
+        .iter()
+        .map(|&(var, value)| (var, std::env::var(var).unwrap_or_else(|_| value.into())))
+        .collect()
+}
+
 /// The median wall time of `reps` runs of `f`, after 3 warm-up runs.
 pub fn median_time(reps: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..3 {
@@ -117,12 +126,9 @@ pub fn compare(script: &str, unit: &str, mut workloads: Vec<(&'static str, Timer
          ingot and PyTorch back to back in each"
     );
     if torch.is_some() {
-        let malloc: Vec<String> = KEEP_FREED_MEMORY
+        let malloc: Vec<String> = pytorch_malloc()
             .iter()
-            .map(|(var, value)| {
-                let set = std::env::var(var).unwrap_or_else(|_| value.to_string());
-                format!("{var}={set}")
-            })
+            .map(|(var, value)| format!("{var}={value}"))
             .collect();
         println!("PyTorch's malloc: {}", malloc.join(" "));
     }
@@ -162,13 +168,8 @@ impl Torch {
                 .success()
                 .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         })?;
-        let mut command = Command::new(python);
-        for (var, value) in KEEP_FREED_MEMORY {
-            if std::env::var_os(var).is_none() {
-                command.env(var, value);
-            }
-        }
-        let mut child = command
+        let mut child = Command::new(python)
+            .envs(pytorch_malloc())
             .arg(root.join("benches/compare").join(script))
             .arg(threads.to_string())
             .stdin(Stdio::piped())
