@@ -161,11 +161,11 @@ impl Builder {
         for (node, p) in self.graph.nodes.iter().zip(&self.pending) {
             // A pending op also held by an autograd edge survives this run, so
             // its arguments stay referenced: they count as external.
-            if let Some(p) = p {
-                if Arc::strong_count(p) == 2 {
-                    for &a in &node.args {
-                        internal[a] += 1;
-                    }
+            if let Some(p) = p
+                && Arc::strong_count(p) == 2
+            {
+                for &a in &node.args {
+                    internal[a] += 1;
                 }
             }
         }

@@ -235,10 +235,10 @@ fn check_outputs(
     if let Some(m) = mismatch(out, &r.get(name, "y"), rtol, atol) {
         problems.push(format!("{name}: output {m}"));
     }
-    if let (Some(w), Some(want)) = (weights, r.try_get(name, "attn_weights")) {
-        if let Some(m) = mismatch(&w, &want, rtol, atol) {
-            problems.push(format!("{name}: attention weights {m}"));
-        }
+    if let (Some(w), Some(want)) = (weights, r.try_get(name, "attn_weights"))
+        && let Some(m) = mismatch(&w, &want, rtol, atol)
+    {
+        problems.push(format!("{name}: attention weights {m}"));
     }
     out.mul(&r.get(name, "cot"))
         .unwrap()

@@ -111,7 +111,7 @@ fn helper(pool: &'static Pool, me: usize) {
         let mut spins = 0u32;
         while pool.epoch.load(Ordering::SeqCst) == seen {
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 || started.elapsed() < SPIN {
+            if !spins.is_multiple_of(64) || started.elapsed() < SPIN {
                 std::hint::spin_loop();
                 continue;
             }

@@ -107,10 +107,10 @@ impl TensorNode {
             Some(GradFn::Transfer(t)) => out.push(t),
             None => {}
         }
-        if let State::Pending(p) = self.state.get_mut().unwrap_or_else(|e| e.into_inner()) {
-            if let Some(p) = Arc::get_mut(p) {
-                out.append(&mut p.args);
-            }
+        if let State::Pending(p) = self.state.get_mut().unwrap_or_else(|e| e.into_inner())
+            && let Some(p) = Arc::get_mut(p)
+        {
+            out.append(&mut p.args);
         }
         out.extend(
             self.grad

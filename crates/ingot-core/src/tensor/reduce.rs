@@ -46,16 +46,16 @@ impl Tensor {
             }
             _ => self.clone(),
         };
-        if matches!(op, ReduceOp::Max | ReduceOp::Min) {
-            if let Some(&a) = axes.iter().find(|&&a| self.shape()[a] == 0) {
-                return Err(Error::shape(
-                    name,
-                    format!(
-                        "cannot reduce over dimension {a} of size 0 (shape {:?})",
-                        self.shape()
-                    ),
-                ));
-            }
+        if matches!(op, ReduceOp::Max | ReduceOp::Min)
+            && let Some(&a) = axes.iter().find(|&&a| self.shape()[a] == 0)
+        {
+            return Err(Error::shape(
+                name,
+                format!(
+                    "cannot reduce over dimension {a} of size 0 (shape {:?})",
+                    self.shape()
+                ),
+            ));
         }
         if axes.is_empty() {
             return x.reshape_to(&shape);

@@ -40,12 +40,12 @@ pub fn plan(program: &MpsProgram) -> Result<Plan> {
             }
             last[a] = Some(i);
         }
-        if let MpsOp::Placeholder { index } = node.op {
-            if program.feeds.get(index) != Some(&node.ty) {
-                return Err(sim_error(format!(
-                    "placeholder %{i} does not match feed {index}"
-                )));
-            }
+        if let MpsOp::Placeholder { index } = node.op
+            && program.feeds.get(index) != Some(&node.ty)
+        {
+            return Err(sim_error(format!(
+                "placeholder %{i} does not match feed {index}"
+            )));
         }
     }
     for &t in &program.targets {

@@ -69,7 +69,7 @@ impl Conv2d {
         device: &Device,
     ) -> Result<Conv2d> {
         let g = config.groups;
-        if g == 0 || in_channels % g != 0 || out_channels % g != 0 {
+        if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
             return Err(Error::InvalidArgument {
                 op: "Conv2d",
                 msg: format!(

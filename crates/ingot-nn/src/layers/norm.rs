@@ -430,7 +430,7 @@ impl GroupNorm {
     /// assert!(ingot::nn::GroupNorm::new(3, 4, &ingot::Device::cpu()).is_err());
     /// ```
     pub fn new(groups: usize, channels: usize, device: &Device) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(Error::InvalidArgument {
                 op: "GroupNorm",
                 msg: format!("num_channels {channels} must be divisible by num_groups {groups}"),

@@ -76,7 +76,7 @@ const TILE: usize = 8;
 /// not a multiple (writing some values twice, the same each time).
 #[cfg(target_arch = "x86_64")]
 fn tile_starts(len: usize) -> impl Iterator<Item = usize> {
-    let last = (len % TILE != 0).then(|| len - TILE);
+    let last = (!len.is_multiple_of(TILE)).then(|| len - TILE);
     (0..len / TILE).map(|t| t * TILE).chain(last)
 }
 
