@@ -108,6 +108,13 @@ pub(crate) trait KernelFloat:
 {
     /// The contiguous elements of an argument of this type, if it is one.
     fn slice<'a>(data: &'a HostData, view: &View) -> Option<&'a [Self]>;
+    /// `values` as `f32`s, if this is `f32` (for kernels with a faster
+    /// build for it).
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32(values: &[Self]) -> Option<&[f32]>;
+    /// [`KernelFloat::as_f32`] for a mutable slice.
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl KernelFloat for f32 {
@@ -117,6 +124,14 @@ impl KernelFloat for f32 {
             _ => None,
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
+        Some(values)
+    }
 }
 
 impl KernelFloat for f64 {
@@ -125,6 +140,14 @@ impl KernelFloat for f64 {
             HostData::F64(v) => v.get(view.offset..view.offset + view.numel()),
             _ => None,
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
     }
 }
 

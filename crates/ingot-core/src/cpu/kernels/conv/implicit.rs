@@ -17,7 +17,12 @@
 //! same columns, zero at the dropped ones, times each kernel row's patches)
 //! and the input gradient (the output gradient, padded by the kernel size
 //! less one less the padding, correlated with the flipped filters) all run
-//! this way.
+//! this way. In `f32` on x86-64 CPUs with AVX-512, the forward and the
+//! input gradient instead run over zero-padded planes, with no layout
+//! change ([`direct`]).
+
+#[cfg(target_arch = "x86_64")]
+mod direct;
 
 use std::ops::Range;
 
@@ -170,8 +175,21 @@ impl Correlation {
     /// Runs it over the images of `src` into those of `dst`, with each
     /// group's filters (`kh * kw * channels x m`, taps ordered kernel row,
     /// kernel column, channel) one after another in `filters`, adding
-    /// `bias[plane]` to each output plane if given.
+    /// `bias[plane]` to each output plane if given; `f32` through
+    /// [`direct`] where the CPU has AVX-512.
     fn run<T: KernelFloat>(&self, src: &[T], filters: &[T], bias: Option<&[T]>, dst: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(cpu) = direct::Avx512::detect()
+            && self.channels > 0
+            && self.size[0] * self.size[1] > 0
+        {
+            let f32s = (T::as_f32(src), T::as_f32(filters), T::as_f32_mut(dst));
+            if let (Some(src), Some(filters), Some(dst)) = f32s {
+                let bias = bias.and_then(T::as_f32);
+                self.run_direct(cpu, src, filters, bias, dst);
+                return;
+            }
+        }
         let (in_plane, out_plane) = (
             self.size[0] * self.size[1],
             self.out_size[0] * self.out_size[1],

@@ -219,8 +219,17 @@ impl Forward {
         if per_image == 0 || g.n == 0 {
             return;
         }
-        let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
         let (x, bias) = (args[0], args.get(2).copied());
+        if k == 0 {
+            // No taps (no input channels): the bias alone.
+            out.fill(T::zero());
+            if let Some(bias) = bias {
+                out.chunks_exact_mut(per_image)
+                    .for_each(|image| add_bias(image, bias, ohw));
+            }
+            return;
+        }
+        let layout = layout.unwrap_or_else(|| Layout::for_geometry(&g));
         // Each layout multiplies its patches without gemm rearranging them:
         // planar ones are cols^T by columns, channels-last ones are cols by
         // columns (each pixel's taps contiguous), next to the filters
@@ -643,6 +652,104 @@ mod tests {
                 (g - w).abs() <= 1e-12 * (1.0 + w.abs()),
                 "{what}[{i}]: {g} vs {w}"
             );
+        }
+    }
+
+    /// Without input channels a convolution has no taps: its output is the
+    /// bias (or zero), in both layouts, instead of a panic on the empty
+    /// filters.
+    #[test]
+    fn a_convolution_without_input_channels_is_its_bias() {
+        let p = Conv2dParams {
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        };
+        let (x_shape, w_shape, y_shape) = ([2, 0, 4, 5], [3, 0, 3, 3], [2, 3, 4, 5]);
+        let bias = [1.5f32, -2.0, 0.25];
+        let want: Vec<f32> = (0..120).map(|i| bias[i / 20 % 3]).collect();
+        for layout in [Layout::Planar, Layout::ChannelsLast] {
+            let mut out = vec![f32::NAN; 120];
+            let shapes: [&[usize]; 3] = [&x_shape, &w_shape, &[3]];
+            Forward { p }.run_as(
+                Some(layout),
+                &[&[], &[], &bias],
+                &shapes,
+                &y_shape,
+                &mut out,
+            );
+            assert_eq!(out, want, "{layout:?} with bias");
+            Forward { p }.run_as(Some(layout), &[&[], &[]], &shapes[..2], &y_shape, &mut out);
+            assert_eq!(out, vec![0.0; 120], "{layout:?} without bias");
+        }
+    }
+
+    /// The convolutions without patches in `f32` (on x86-64 CPUs with
+    /// AVX-512, the direct tiles) against the definition in `f64`, for
+    /// shapes whose output planes, taps and output-gradient planes are and
+    /// are not multiples of the tiles', with groups, with a padding wider
+    /// than the kernel, and without input pixels.
+    #[test]
+    fn f32_without_patches_matches_the_definition() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("avx512f") {
+            eprintln!("this CPU has no AVX-512: the direct f32 tiles are not tested");
+        }
+        let cases = [
+            case([3, 8, 7, 6], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            case([2, 16, 28, 28], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            case([2, 6, 9, 20], 10, [3, 2], [1, 1], [1, 2], [1, 1], 2),
+            case([2, 5, 10, 17], 9, [5, 5], [1, 1], [2, 2], [1, 1], 1),
+            case([1, 3, 6, 18], 7, [2, 2], [1, 1], [3, 3], [1, 1], 1),
+            case([2, 12, 8, 16], 12, [1, 3], [1, 1], [0, 1], [1, 1], 3),
+            // No input pixels: padding and bias alone.
+            case([1, 2, 0, 3], 3, [1, 1], [1, 1], [1, 1], [1, 1], 1),
+        ];
+        let close = |what: &str, got: &[f32], want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "{what}: length");
+            for (i, (&g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (f64::from(g) - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                    "{what}[{i}]: {g} vs {w}"
+                );
+            }
+        };
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        for (ci, c) in cases.iter().enumerate() {
+            let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();
+            let y_shape = [c.x[0], c.o, oh, ow];
+            let w_shape = [c.o, c.x[1] / c.p.groups, c.k[0], c.k[1]];
+            let x = values(c.x.iter().product(), 1 + ci as u64);
+            let w = values(w_shape.iter().product(), 100 + ci as u64);
+            let grad = values(y_shape.iter().product(), 200 + ci as u64);
+            let [y, dx, dw] = naive(c, &x, &w, &grad);
+            let bias = values(c.o, 300 + ci as u64);
+            let plane = oh * ow;
+            let biased: Vec<f64> = (0..y.len()).map(|i| y[i] + bias[i / plane % c.o]).collect();
+            let g = Geometry::new(&c.x, &w_shape, [oh, ow], c.p.groups);
+            let (x, w, grad, bias) = (f32s(&x), f32s(&w), f32s(&grad), f32s(&bias));
+            let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
+            let mut out = vec![f32::NAN; y.len()];
+            implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
+            close(&format!("case {ci} forward"), &out, &y);
+            implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
+            close(&format!("case {ci} forward, bias"), &out, &biased);
+            let flipped = implicit::input_grad_filters(&w, &g);
+            let mut out = vec![f32::NAN; dx.len()];
+            implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
+            close(&format!("case {ci} input gradient"), &out, &dx);
+            // Added to what the filters' sums held: twice the gradient.
+            let mut wt = vec![0.0; w.len()];
+            let scratch = (&mut Vec::new(), &mut Vec::new());
+            implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
+            let scratch = (&mut Vec::new(), &mut Vec::new());
+            implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
+            let twice: Vec<f64> = filters_for(&dw, &g, Layout::ChannelsLast)
+                .iter()
+                .map(|v| 2.0 * v)
+                .collect();
+            close(&format!("case {ci} weight gradient"), &wt, &twice);
         }
     }
 
