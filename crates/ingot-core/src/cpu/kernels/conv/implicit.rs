@@ -178,6 +178,9 @@ impl Correlation {
     /// `bias[plane]` to each output plane if given; `f32` through
     /// [`direct`] where the CPU has AVX-512.
     fn run<T: KernelFloat>(&self, src: &[T], filters: &[T], bias: Option<&[T]>, dst: &mut [T]) {
+        if dst.is_empty() {
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some(cpu) = direct::Avx512::detect()
             && self.channels > 0
