@@ -590,6 +590,50 @@ mod tests {
         Case { x, o, k, p }
     }
 
+    /// A case's random operands (seeded by `seed`) and its results by the
+    /// definition.
+    struct Reference {
+        y_shape: [usize; 4],
+        w_shape: [usize; 4],
+        x: Vec<f64>,
+        w: Vec<f64>,
+        grad: Vec<f64>,
+        bias: Vec<f64>,
+        y: Vec<f64>,
+        biased: Vec<f64>,
+        dx: Vec<f64>,
+        dw: Vec<f64>,
+    }
+
+    impl Case {
+        fn reference(&self, seed: u64) -> Reference {
+            let [oh, ow] = self.p.output_hw([self.x[2], self.x[3]], self.k).unwrap();
+            let y_shape = [self.x[0], self.o, oh, ow];
+            let w_shape = [self.o, self.x[1] / self.p.groups, self.k[0], self.k[1]];
+            let x = values(self.x.iter().product(), 1 + seed);
+            let w = values(w_shape.iter().product(), 100 + seed);
+            let grad = values(y_shape.iter().product(), 200 + seed);
+            let [y, dx, dw] = naive(self, &x, &w, &grad);
+            let bias = values(self.o, 300 + seed);
+            let plane = oh * ow;
+            let biased = (0..y.len())
+                .map(|i| y[i] + bias[i / plane % self.o])
+                .collect();
+            Reference {
+                y_shape,
+                w_shape,
+                x,
+                w,
+                grad,
+                bias,
+                y,
+                biased,
+                dx,
+                dw,
+            }
+        }
+    }
+
     fn values(len: usize, seed: u64) -> Vec<f64> {
         let mut state = seed;
         (0..len)
@@ -717,35 +761,26 @@ mod tests {
         };
         let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         for (ci, c) in cases.iter().enumerate() {
-            let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();
-            let y_shape = [c.x[0], c.o, oh, ow];
-            let w_shape = [c.o, c.x[1] / c.p.groups, c.k[0], c.k[1]];
-            let x = values(c.x.iter().product(), 1 + ci as u64);
-            let w = values(w_shape.iter().product(), 100 + ci as u64);
-            let grad = values(y_shape.iter().product(), 200 + ci as u64);
-            let [y, dx, dw] = naive(c, &x, &w, &grad);
-            let bias = values(c.o, 300 + ci as u64);
-            let plane = oh * ow;
-            let biased: Vec<f64> = (0..y.len()).map(|i| y[i] + bias[i / plane % c.o]).collect();
-            let g = Geometry::new(&c.x, &w_shape, [oh, ow], c.p.groups);
-            let (x, w, grad, bias) = (f32s(&x), f32s(&w), f32s(&grad), f32s(&bias));
+            let r = c.reference(ci as u64);
+            let g = Geometry::new(&c.x, &r.w_shape, [r.y_shape[2], r.y_shape[3]], c.p.groups);
+            let (x, w, grad, bias) = (f32s(&r.x), f32s(&r.w), f32s(&r.grad), f32s(&r.bias));
             let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
-            let mut out = vec![f32::NAN; y.len()];
+            let mut out = vec![f32::NAN; r.y.len()];
             implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
-            close(&format!("case {ci} forward"), &out, &y);
+            close(&format!("case {ci} forward"), &out, &r.y);
             implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
-            close(&format!("case {ci} forward, bias"), &out, &biased);
+            close(&format!("case {ci} forward, bias"), &out, &r.biased);
             let flipped = implicit::input_grad_filters(&w, &g);
-            let mut out = vec![f32::NAN; dx.len()];
+            let mut out = vec![f32::NAN; r.dx.len()];
             implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
-            close(&format!("case {ci} input gradient"), &out, &dx);
+            close(&format!("case {ci} input gradient"), &out, &r.dx);
             // Added to what the filters' sums held: twice the gradient.
             let mut wt = vec![0.0; w.len()];
             let scratch = (&mut Vec::new(), &mut Vec::new());
             implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
             let scratch = (&mut Vec::new(), &mut Vec::new());
             implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
-            let twice: Vec<f64> = filters_for(&dw, &g, Layout::ChannelsLast)
+            let twice: Vec<f64> = filters_for(&r.dw, &g, Layout::ChannelsLast)
                 .iter()
                 .map(|v| 2.0 * v)
                 .collect();
@@ -767,71 +802,67 @@ mod tests {
             case([2, 8, 6, 7], 6, [3, 2], [1, 1], [1, 2], [1, 1], 2),
         ];
         for (ci, c) in cases.iter().enumerate() {
-            let [oh, ow] = c.p.output_hw([c.x[2], c.x[3]], c.k).unwrap();
-            let y_shape = [c.x[0], c.o, oh, ow];
-            let w_shape = [c.o, c.x[1] / c.p.groups, c.k[0], c.k[1]];
-            let x = values(c.x.iter().product(), 1 + ci as u64);
-            let w = values(w_shape.iter().product(), 100 + ci as u64);
-            let grad = values(y_shape.iter().product(), 200 + ci as u64);
-            let [y, dx, dw] = naive(c, &x, &w, &grad);
-            let bias = values(c.o, 300 + ci as u64);
-            let plane = oh * ow;
-            let biased: Vec<f64> = (0..y.len()).map(|i| y[i] + bias[i / plane % c.o]).collect();
+            let r = c.reference(ci as u64);
+            let [oh, ow] = [r.y_shape[2], r.y_shape[3]];
             for layout in [Layout::Planar, Layout::ChannelsLast] {
                 let what = |t: &str| format!("case {ci} {layout:?} {t}");
-                let mut out = vec![f64::NAN; y.len()];
+                let mut out = vec![f64::NAN; r.y.len()];
                 Forward { p: c.p }.run_as(
                     Some(layout),
-                    &[&x, &w],
-                    &[&c.x, &w_shape],
-                    &y_shape,
+                    &[&r.x, &r.w],
+                    &[&c.x, &r.w_shape],
+                    &r.y_shape,
                     &mut out,
                 );
-                assert_close(&what("forward"), &out, &y);
+                assert_close(&what("forward"), &out, &r.y);
                 Forward { p: c.p }.run_as(
                     Some(layout),
-                    &[&x, &w, &bias],
-                    &[&c.x, &w_shape, &[c.o]],
-                    &y_shape,
+                    &[&r.x, &r.w, &r.bias],
+                    &[&c.x, &r.w_shape, &[c.o]],
+                    &r.y_shape,
                     &mut out,
                 );
-                assert_close(&what("forward with bias"), &out, &biased);
-                let mut out = vec![f64::NAN; dx.len()];
+                assert_close(&what("forward with bias"), &out, &r.biased);
+                let mut out = vec![f64::NAN; r.dx.len()];
                 BackwardInput { p: c.p }.run_as(
                     Some(layout),
-                    &[&grad, &w],
-                    &[&y_shape, &w_shape],
+                    &[&r.grad, &r.w],
+                    &[&r.y_shape, &r.w_shape],
                     &c.x,
                     &mut out,
                 );
-                assert_close(&what("input gradient"), &out, &dx);
-                let mut out = vec![f64::NAN; dw.len()];
+                assert_close(&what("input gradient"), &out, &r.dx);
+                let mut out = vec![f64::NAN; r.dw.len()];
                 BackwardWeight { p: c.p }.run_as(
                     Some(layout),
-                    &[&grad, &x],
-                    &[&y_shape, &c.x],
-                    &w_shape,
+                    &[&r.grad, &r.x],
+                    &[&r.y_shape, &c.x],
+                    &r.w_shape,
                     &mut out,
                 );
-                assert_close(&what("weight gradient"), &out, &dw);
+                assert_close(&what("weight gradient"), &out, &r.dw);
             }
             // Without patches, whether or not the geometry would choose it.
             if c.p.stride == [1, 1] && c.p.dilation == [1, 1] {
-                let g = Geometry::new(&c.x, &w_shape, [oh, ow], c.p.groups);
-                let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
-                let mut out = vec![f64::NAN; y.len()];
-                implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
-                assert_close(&format!("case {ci} implicit forward"), &out, &y);
-                implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
-                assert_close(&format!("case {ci} implicit forward, bias"), &out, &biased);
-                let mut wt = vec![0.0; w.len()];
+                let g = Geometry::new(&c.x, &r.w_shape, [oh, ow], c.p.groups);
+                let wt = transposed_filters(&r.w, &g, Layout::ChannelsLast);
+                let mut out = vec![f64::NAN; r.y.len()];
+                implicit::forward((&r.x, None), &wt, &g, &c.p, &mut out);
+                assert_close(&format!("case {ci} implicit forward"), &out, &r.y);
+                implicit::forward((&r.x, Some(&r.bias)), &wt, &g, &c.p, &mut out);
+                assert_close(
+                    &format!("case {ci} implicit forward, bias"),
+                    &out,
+                    &r.biased,
+                );
+                let mut wt = vec![0.0; r.w.len()];
                 let scratch = (&mut Vec::new(), &mut Vec::new());
-                implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
-                let flipped = implicit::input_grad_filters(&w, &g);
-                let mut out = vec![f64::NAN; dx.len()];
-                implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
-                assert_close(&format!("case {ci} implicit input gradient"), &out, &dx);
-                let want = filters_for(&dw, &g, Layout::ChannelsLast);
+                implicit::add_weight_grads((&r.x, &r.grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
+                let flipped = implicit::input_grad_filters(&r.w, &g);
+                let mut out = vec![f64::NAN; r.dx.len()];
+                implicit::input_grad(&r.grad, &flipped, &g, &c.p, &mut out);
+                assert_close(&format!("case {ci} implicit input gradient"), &out, &r.dx);
+                let want = filters_for(&r.dw, &g, Layout::ChannelsLast);
                 assert_close(&format!("case {ci} implicit weight gradient"), &wt, &want);
             }
         }
