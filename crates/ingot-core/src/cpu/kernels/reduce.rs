@@ -257,14 +257,17 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             let mut acc = init;
             if let Some(elements) = L::elements(data) {
                 // Contiguous runs of the buffer's own type fold in place,
-                // without a copy; others go through `buf`.
-                v.for_each_run(start, len, |off, stride, run, pos| {
+                // without a copy; strided ones are copied into `buf`.
+                v.for_each_run(start, len, |off, stride, run, _| {
                     for at in (0..run).step_by(BLOCK) {
                         let n = BLOCK.min(run - at);
                         let xs = if stride == 1 {
                             &elements[off + at..][..n]
                         } else {
-                            L::load(data, &v, start + pos + at, &mut buf[..n]);
+                            let first = off + at * stride;
+                            for (k, x) in buf[..n].iter_mut().enumerate() {
+                                *x = elements[first + k * stride];
+                            }
                             &buf[..n]
                         };
                         acc = L::fold(op, acc, xs);
@@ -388,8 +391,9 @@ mod tests {
         out
     }
 
-    /// Sums, maxima and products over axes of contiguous, permuted, sliced
-    /// and expanded views, large enough to run in parallel and in blocks,
+    /// Sums, maxima and minima over axes of contiguous, permuted, sliced
+    /// and expanded views (with strided runs shorter and longer than a
+    /// block), large enough to run in parallel and in blocks,
     /// in every buffer type the reductions read (f32 and f64 in place, f16
     /// and i32 through a copy), against the definition. The values are
     /// small integers, so every order of addition gives the same sums.
@@ -405,6 +409,12 @@ mod tests {
             base.slice(&[1, 0, 2, 1], &[1, 1, 1, 2], &[15, 6, 27, 16]),
             base.slice(&[0, 0, 0, 0], &[1, 1, 1, 1], &[16, 6, 1, 33])
                 .expand(&[16, 6, 30, 33]),
+            // Strided runs longer than a block.
+            View {
+                shape: vec![1, 1, 33, 2880],
+                strides: vec![0, 0, 1, 33],
+                offset: 0,
+            },
         ];
         let buffers = [
             HostData::F64(values.clone()),
