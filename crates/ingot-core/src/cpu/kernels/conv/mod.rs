@@ -3,7 +3,8 @@
 //!
 //! Stride-1, undilated convolutions over many channels of images wide
 //! enough run without patches ([`implicit`]: one GEMM per kernel row over a
-//! zero-padded channels-last copy of each image). The rest go by im2col:
+//! zero-padded channels-last copy of each image, or, in `f32` on CPUs with
+//! AVX-512, register tiles over zero-padded planes). The rest go by im2col:
 //! for a block of `B` images and group `g`, `cols` is the `K x P` matrix of
 //! input patches (`K = C/g * kh * kw` taps, `P = B * OH * OW` pixels, image
 //! after image; [`patches`] has its two memory layouts), `w` the group's

@@ -10,10 +10,11 @@
 //! tap. So the whole sum over the `C * kh * kw` taps runs in one pass,
 //! without packing the image, and neither the image nor the outputs change
 //! layout: padding is a copy of rows, and the kept columns are copied into
-//! the output planes. On the 2-core VM this made the forward and input
-//! gradient of the benchmark convolution (64 x 32 x 28 x 28, 3 x 3, 32
-//! filters) 5-11% faster than the channels-last GEMMs (alternating in one
-//! process); the weight gradient the same way (a tile of taps by output
+//! the output planes. On the 2-core VM, for the benchmark convolution (64 x
+//! 32 x 28 x 28, 3 x 3, 32 filters), this made the forward 5-11% faster
+//! than the channels-last GEMMs and a whole step (forward, input and
+//! weight gradients) 5-6% faster (medians of runs alternating in one
+//! process). The weight gradient the same way (a tile of taps by output
 //! planes over the output gradient made pixel-major) was no faster than
 //! its GEMMs and is not done here.
 
