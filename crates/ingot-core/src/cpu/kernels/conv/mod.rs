@@ -700,6 +700,46 @@ mod tests {
         }
     }
 
+    /// Case `ci`'s convolutions without patches in `T` (for `f32` on CPUs
+    /// with AVX-512, the forward and input gradient through the direct
+    /// tiles) against the definition `r`, each value within `tol` of it
+    /// relative to `1 + |value|`. The weight gradient is added twice into
+    /// the same sums, so that adding (not overwriting) is checked too.
+    fn without_patches<T: KernelFloat>(ci: usize, c: &Case, r: &Reference, tol: f64) {
+        let typed = |v: &[f64]| v.iter().map(|&x| T::from(x).unwrap()).collect::<Vec<T>>();
+        let close = |what: &str, got: &[T], want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "case {ci} {what}: length");
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                let g = g.to_f64().unwrap();
+                let ok = (g - w).abs() <= tol * (1.0 + w.abs());
+                assert!(ok, "case {ci} {what}[{i}]: {g} vs {w}");
+            }
+        };
+        let [oh, ow] = [r.y_shape[2], r.y_shape[3]];
+        let g = Geometry::new(&c.x, &r.w_shape, [oh, ow], c.p.groups);
+        let (x, w, grad, bias) = (typed(&r.x), typed(&r.w), typed(&r.grad), typed(&r.bias));
+        let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
+        let mut out = vec![T::nan(); r.y.len()];
+        implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
+        close("implicit forward", &out, &r.y);
+        implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
+        close("implicit forward, bias", &out, &r.biased);
+        let flipped = implicit::input_grad_filters(&w, &g);
+        let mut out = vec![T::nan(); r.dx.len()];
+        implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
+        close("implicit input gradient", &out, &r.dx);
+        let mut wt = vec![T::zero(); w.len()];
+        for _ in 0..2 {
+            let scratch = (&mut Vec::new(), &mut Vec::new());
+            implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
+        }
+        let twice: Vec<f64> = filters_for(&r.dw, &g, Layout::ChannelsLast)
+            .iter()
+            .map(|v| 2.0 * v)
+            .collect();
+        close("implicit weight gradient, added twice", &wt, &twice);
+    }
+
     /// Without input channels a convolution has no taps: its output is the
     /// bias (or zero), in both layouts, instead of a panic on the empty
     /// filters.
@@ -751,41 +791,8 @@ mod tests {
             // No input pixels: padding and bias alone.
             case([1, 2, 0, 3], 3, [1, 1], [1, 1], [1, 1], [1, 1], 1),
         ];
-        let close = |what: &str, got: &[f32], want: &[f64]| {
-            assert_eq!(got.len(), want.len(), "{what}: length");
-            for (i, (&g, w)) in got.iter().zip(want).enumerate() {
-                assert!(
-                    (f64::from(g) - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                    "{what}[{i}]: {g} vs {w}"
-                );
-            }
-        };
-        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         for (ci, c) in cases.iter().enumerate() {
-            let r = c.reference(ci as u64);
-            let g = Geometry::new(&c.x, &r.w_shape, [r.y_shape[2], r.y_shape[3]], c.p.groups);
-            let (x, w, grad, bias) = (f32s(&r.x), f32s(&r.w), f32s(&r.grad), f32s(&r.bias));
-            let wt = transposed_filters(&w, &g, Layout::ChannelsLast);
-            let mut out = vec![f32::NAN; r.y.len()];
-            implicit::forward((&x, None), &wt, &g, &c.p, &mut out);
-            close(&format!("case {ci} forward"), &out, &r.y);
-            implicit::forward((&x, Some(&bias)), &wt, &g, &c.p, &mut out);
-            close(&format!("case {ci} forward, bias"), &out, &r.biased);
-            let flipped = implicit::input_grad_filters(&w, &g);
-            let mut out = vec![f32::NAN; r.dx.len()];
-            implicit::input_grad(&grad, &flipped, &g, &c.p, &mut out);
-            close(&format!("case {ci} input gradient"), &out, &r.dx);
-            // Added to what the filters' sums held: twice the gradient.
-            let mut wt = vec![0.0; w.len()];
-            let scratch = (&mut Vec::new(), &mut Vec::new());
-            implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
-            let scratch = (&mut Vec::new(), &mut Vec::new());
-            implicit::add_weight_grads((&x, &grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
-            let twice: Vec<f64> = filters_for(&r.dw, &g, Layout::ChannelsLast)
-                .iter()
-                .map(|v| 2.0 * v)
-                .collect();
-            close(&format!("case {ci} weight gradient"), &wt, &twice);
+            without_patches::<f32>(ci, c, &c.reference(ci as u64), 1e-4);
         }
     }
 
@@ -804,7 +811,6 @@ mod tests {
         ];
         for (ci, c) in cases.iter().enumerate() {
             let r = c.reference(ci as u64);
-            let [oh, ow] = [r.y_shape[2], r.y_shape[3]];
             for layout in [Layout::Planar, Layout::ChannelsLast] {
                 let what = |t: &str| format!("case {ci} {layout:?} {t}");
                 let mut out = vec![f64::NAN; r.y.len()];
@@ -845,26 +851,7 @@ mod tests {
             }
             // Without patches, whether or not the geometry would choose it.
             if c.p.stride == [1, 1] && c.p.dilation == [1, 1] {
-                let g = Geometry::new(&c.x, &r.w_shape, [oh, ow], c.p.groups);
-                let wt = transposed_filters(&r.w, &g, Layout::ChannelsLast);
-                let mut out = vec![f64::NAN; r.y.len()];
-                implicit::forward((&r.x, None), &wt, &g, &c.p, &mut out);
-                assert_close(&format!("case {ci} implicit forward"), &out, &r.y);
-                implicit::forward((&r.x, Some(&r.bias)), &wt, &g, &c.p, &mut out);
-                assert_close(
-                    &format!("case {ci} implicit forward, bias"),
-                    &out,
-                    &r.biased,
-                );
-                let mut wt = vec![0.0; r.w.len()];
-                let scratch = (&mut Vec::new(), &mut Vec::new());
-                implicit::add_weight_grads((&r.x, &r.grad), 0..c.x[0], &g, &c.p, &mut wt, scratch);
-                let flipped = implicit::input_grad_filters(&r.w, &g);
-                let mut out = vec![f64::NAN; r.dx.len()];
-                implicit::input_grad(&r.grad, &flipped, &g, &c.p, &mut out);
-                assert_close(&format!("case {ci} implicit input gradient"), &out, &r.dx);
-                let want = filters_for(&r.dw, &g, Layout::ChannelsLast);
-                assert_close(&format!("case {ci} implicit weight gradient"), &wt, &want);
+                without_patches::<f64>(ci, c, &r, 1e-12);
             }
         }
     }
