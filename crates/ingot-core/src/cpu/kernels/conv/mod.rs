@@ -771,10 +771,10 @@ mod tests {
     }
 
     /// The convolutions without patches in `f32` (on x86-64 CPUs with
-    /// AVX-512, the direct tiles) against the definition in `f64`, for
-    /// shapes whose output planes, taps and output-gradient planes are and
-    /// are not multiples of the tiles', with groups, with a padding wider
-    /// than the kernel, and without input pixels.
+    /// AVX-512, the forward and input gradient through the direct tiles)
+    /// against the definition in `f64`, for shapes whose output planes and
+    /// columns are and are not multiples of the tiles', with groups, with a
+    /// padding wider than the kernel, and without input pixels.
     #[test]
     fn f32_without_patches_matches_the_definition() {
         #[cfg(target_arch = "x86_64")]

@@ -81,7 +81,6 @@ unsafe fn copy_row_avx512(src: *const f32, dst: *mut f32, len: usize, add: Optio
 }
 
 /// Scratch space of one thread.
-#[derive(Default)]
 struct Scratch {
     /// One image's group planes, padded.
     image: Vec<f32>,
@@ -123,10 +122,11 @@ impl Correlation {
         parallel::for_each_chunk_init(
             dst,
             self.groups * dst_group,
-            Scratch::default,
+            || Scratch {
+                image: vec![0.0; image_len],
+                pixels: vec![0.0; blocks * MR * ld],
+            },
             |s, b, out| {
-                s.image.resize(image_len, 0.0);
-                s.pixels.resize(blocks * MR * ld, 0.0);
                 for gi in 0..self.groups {
                     let planes = &src[(b * self.groups + gi) * src_group..][..src_group];
                     self.pad_planes(cpu, planes, (wp, plane), &mut s.image);
