@@ -11,6 +11,10 @@ use crate::ir::TensorType;
 use crate::{Error, HostData, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod side;
+
+use side::{Side, Sides};
+
 /// Element types `gemm` multiplies natively.
 pub(crate) trait GemmScalar: Copy + Send + Sync + 'static {
     const ZERO: Self;
@@ -268,28 +272,73 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
 /// One product split over the threads, each part a single-threaded GEMM
 /// (cheaper to synchronize than a parallel GEMM at the sizes of a training
 /// step). Each thread packs its share of one operand and all of the other,
-/// so the split runs along the larger operand: rows of the output when
-/// `lhs` is the larger, columns otherwise. Thread `t` takes part `t`, whose
-/// size follows how fast that thread went in earlier products (see
+/// so by default the split runs along the larger operand: rows of the
+/// output when `lhs` is the larger, columns otherwise. Where either side
+/// gives the same result, the side each shape keeps is the one that ran
+/// faster in its first products (see [`side`]). Thread `t` takes part `t`,
+/// whose size follows how fast that thread went in earlier products (see
 /// [`Speeds`]): the cores of a shared machine run at different speeds for
 /// seconds at a time, and with equal parts the fast thread would wait. The
 /// parts are equal where their sizes could change the result (see
 /// [`safe_part`]).
 fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
-    split_by_speeds(d, dst, lhs, rhs, &SPEEDS);
+    static SIDES: Sides = Sides::new();
+    let threads = parallel::num_threads();
+    let Some(default) = default_side(d, threads) else {
+        return split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, Side::Rows));
+    };
+    let either = [Side::Rows, Side::Cols]
+        .iter()
+        .all(|&side| safe_split(d, side, threads));
+    if !either {
+        return split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, default));
+    }
+    let shape = (d.m, d.k, d.n, threads);
+    let (side, timed) = SIDES.pick(shape, default);
+    let started = std::time::Instant::now();
+    split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, side));
+    if timed {
+        SIDES.record(shape, default, (side, started.elapsed().as_secs_f64()));
+    }
 }
 
-/// [`split_over_threads`] with the threads' speeds in `speeds`.
+/// The side the size rule splits a product along over `threads` threads:
+/// the larger, each part at least two rows or columns; `None` when the
+/// product is not split.
+fn default_side(d: Dims, threads: usize) -> Option<Side> {
+    let work = d.m * d.n * d.k;
+    if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
+        None
+    } else if d.n > d.m && d.n >= 2 * threads {
+        Some(Side::Cols)
+    } else {
+        Some(Side::Rows)
+    }
+}
+
+/// Whether splitting along `side` over `threads` threads gives every part
+/// at least two rows or columns and the result of the product in one
+/// piece, whatever the parts' sizes (see [`safe_part`]).
+fn safe_split(d: Dims, side: Side, threads: usize) -> bool {
+    let (len, other) = match side {
+        Side::Rows => (d.m, d.n),
+        Side::Cols => (d.n, d.m),
+    };
+    len >= 2 * threads && safe_part(d.k, other).is_some_and(|p| p * threads <= len)
+}
+
+/// [`split_over_threads`] along `side`, with the threads' speeds in
+/// `speeds`; in one piece where [`default_side`] does not split.
 fn split_by_speeds<T: GemmScalar>(
     d: Dims,
     dst: &mut [T],
     lhs: Mat<'_, T>,
     rhs: Mat<'_, T>,
-    speeds: &Speeds,
+    (speeds, side): (&Speeds, Side),
 ) {
     let threads = parallel::num_threads();
     let work = d.m * d.n * d.k;
-    if threads < 2 || work < 1 << 15 || (d.m < 2 * threads && d.n < 2 * threads) {
+    if default_side(d, threads).is_none() {
         gemm_into(
             d.m,
             d.n,
@@ -309,7 +358,7 @@ fn split_by_speeds<T: GemmScalar>(
     );
     assert!(d.m * d.n <= dst.len(), "gemm output exceeds its buffer");
     // Split columns in whole vectors, rows in runs of a few.
-    let by_cols = d.n > d.m && d.n >= 2 * threads;
+    let by_cols = side == Side::Cols;
     let (len, step, other) = if by_cols {
         (d.n, 16, d.m)
     } else {
@@ -670,39 +719,46 @@ mod tests {
                 cs: if transposed { rows } else { 1 },
             };
             let (lhs, rhs) = (mat(&a[..], (m, k), ta), mat(&b[..], (k, n), tb));
-            // Where some part size is safe, every split matches the product
-            // in one piece; where none is, the parts are equal, so every
-            // split matches the first.
-            let other = if n > m { m } else { n };
-            let mut whole = vec![T::ZERO; m * n];
-            if safe_part(k, other).is_some() {
-                gemm_into(
-                    m,
-                    n,
-                    k,
-                    &mut whole,
-                    (n, 1),
-                    lhs,
-                    rhs,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            } else {
-                split_by_speeds(Dims { m, k, n }, &mut whole, lhs, rhs, &Speeds::new());
-            }
-            for weights in [[1e9, 4e9], [4e9, 1e9], [1e9, 1e9]] {
-                let speeds = Speeds::new();
-                for (slot, w) in speeds.0.iter().zip(weights) {
-                    slot.store(f64::to_bits(w), Ordering::Relaxed);
+            // Along a side where some part size is safe, every split
+            // matches the product in one piece; along the default side
+            // where none is, the parts are equal, so every split matches
+            // the first. Sides neither default nor safe are not taken.
+            let d = Dims { m, k, n };
+            let threads = parallel::num_threads();
+            for side in [Side::Rows, Side::Cols] {
+                let default = default_side(d, threads) == Some(side);
+                let mut whole = vec![T::ZERO; m * n];
+                if safe_split(d, side, threads) {
+                    gemm_into(
+                        m,
+                        n,
+                        k,
+                        &mut whole,
+                        (n, 1),
+                        lhs,
+                        rhs,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                } else if default {
+                    split_by_speeds(d, &mut whole, lhs, rhs, (&Speeds::new(), side));
+                } else {
+                    continue;
                 }
-                let mut split = vec![T::ONE; m * n];
-                split_by_speeds(Dims { m, k, n }, &mut split, lhs, rhs, &speeds);
-                let same = split.iter().zip(&whole).all(|(&x, &y)| bits(x) == bits(y));
-                let ty = std::any::type_name::<T>();
-                assert!(
-                    same,
-                    "{ty} [{m}, {k}] @ [{k}, {n}] split by speeds {weights:?}"
-                );
+                for weights in [[1e9, 4e9], [4e9, 1e9], [1e9, 1e9]] {
+                    let speeds = Speeds::new();
+                    for (slot, w) in speeds.0.iter().zip(weights) {
+                        slot.store(f64::to_bits(w), Ordering::Relaxed);
+                    }
+                    let mut split = vec![T::ONE; m * n];
+                    split_by_speeds(d, &mut split, lhs, rhs, (&speeds, side));
+                    let same = split.iter().zip(&whole).all(|(&x, &y)| bits(x) == bits(y));
+                    let ty = std::any::type_name::<T>();
+                    assert!(
+                        same,
+                        "{ty} [{m}, {k}] @ [{k}, {n}] split into {side:?} by speeds {weights:?}"
+                    );
+                }
             }
         }
     }
