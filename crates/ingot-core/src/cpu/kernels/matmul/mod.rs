@@ -217,6 +217,21 @@ struct Dims {
     n: usize,
 }
 
+/// `dst = lhs @ rhs` on the calling thread, `dst` row-major (`d.m x d.n`).
+fn single_product<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rhs: Mat<'_, T>) {
+    gemm_into(
+        d.m,
+        d.n,
+        d.k,
+        dst,
+        (d.n, 1),
+        lhs,
+        rhs,
+        false,
+        gemm::Parallelism::None,
+    );
+}
+
 /// Element offsets of each batch matrix of a view.
 fn batch_offsets(v: &View) -> Vec<usize> {
     let r = v.shape.len();
@@ -249,19 +264,7 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
     };
     let work = d.m * d.n * d.k;
     if ao.len() > 1 && work < SMALL_GEMM {
-        parallel::for_each_chunk(o, mat, |i, dst| {
-            gemm_into(
-                d.m,
-                d.n,
-                d.k,
-                dst,
-                (d.n, 1),
-                lhs(i),
-                rhs(i),
-                false,
-                gemm::Parallelism::None,
-            )
-        });
+        parallel::for_each_chunk(o, mat, |i, dst| single_product(d, dst, lhs(i), rhs(i)));
     } else {
         for (i, dst) in o.chunks_mut(mat).enumerate() {
             split_over_threads(d, dst, lhs(i), rhs(i));
@@ -339,17 +342,7 @@ fn split_by_speeds<T: GemmScalar>(
     let threads = parallel::num_threads();
     let work = d.m * d.n * d.k;
     if default_side(d, threads).is_none() {
-        gemm_into(
-            d.m,
-            d.n,
-            d.k,
-            dst,
-            (d.n, 1),
-            lhs,
-            rhs,
-            false,
-            gemm::Parallelism::None,
-        );
+        single_product(d, dst, lhs, rhs);
         return;
     }
     assert!(
@@ -729,17 +722,7 @@ mod tests {
                 let default = default_side(d, threads) == Some(side);
                 let mut whole = vec![T::ZERO; m * n];
                 if safe_split(d, side, threads) {
-                    gemm_into(
-                        m,
-                        n,
-                        k,
-                        &mut whole,
-                        (n, 1),
-                        lhs,
-                        rhs,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                    single_product(d, &mut whole, lhs, rhs);
                 } else if default {
                     split_by_speeds(d, &mut whole, lhs, rhs, (&Speeds::new(), side));
                 } else {
