@@ -288,19 +288,19 @@ fn split_over_threads<T: GemmScalar>(d: Dims, dst: &mut [T], lhs: Mat<'_, T>, rh
     static SIDES: Sides = Sides::new();
     let threads = parallel::num_threads();
     let Some(default) = default_side(d, threads) else {
-        return split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, Side::Rows));
+        return single_product(d, dst, lhs, rhs);
     };
-    let either = [Side::Rows, Side::Cols]
+    let both_safe = [Side::Rows, Side::Cols]
         .iter()
         .all(|&side| safe_split(d, side, threads));
-    if !either {
+    if !both_safe {
         return split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, default));
     }
     let shape = (d.m, d.k, d.n, threads);
     let (side, timed) = SIDES.pick(shape, default);
-    let started = std::time::Instant::now();
+    let started = timed.then(std::time::Instant::now);
     split_by_speeds(d, dst, lhs, rhs, (&SPEEDS, side));
-    if timed {
+    if let Some(started) = started {
         SIDES.record(shape, default, (side, started.elapsed().as_secs_f64()));
     }
 }
@@ -331,7 +331,7 @@ fn safe_split(d: Dims, side: Side, threads: usize) -> bool {
 }
 
 /// [`split_over_threads`] along `side`, with the threads' speeds in
-/// `speeds`; in one piece where [`default_side`] does not split.
+/// `speeds`.
 fn split_by_speeds<T: GemmScalar>(
     d: Dims,
     dst: &mut [T],
@@ -341,10 +341,6 @@ fn split_by_speeds<T: GemmScalar>(
 ) {
     let threads = parallel::num_threads();
     let work = d.m * d.n * d.k;
-    if default_side(d, threads).is_none() {
-        single_product(d, dst, lhs, rhs);
-        return;
-    }
     assert!(
         lhs.fits(d.m, d.k) && rhs.fits(d.k, d.n),
         "gemm operands exceed their buffers"
