@@ -13,7 +13,7 @@
 //! side only if it ran clearly faster; the same shapes recur in every step
 //! of a training loop, so the trials cost little.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// The side of the output a product is split along.
@@ -52,8 +52,10 @@ pub(super) type Shape = (usize, usize, usize, usize);
 /// What is known of one shape.
 #[derive(Debug)]
 enum State {
-    /// Trials handed out so far, and each side's times.
+    /// The size rule's side, the trials handed out so far, and each
+    /// side's times.
     Trying {
+        default: Side,
         handed: usize,
         times: [Vec<f64>; 2],
     },
@@ -62,13 +64,13 @@ enum State {
 
 /// The side each shape is split along (see the module doc).
 pub(super) struct Sides {
-    shapes: Mutex<Option<HashMap<Shape, State>>>,
+    shapes: Mutex<BTreeMap<Shape, State>>,
 }
 
 impl Sides {
     pub(super) const fn new() -> Self {
         Self {
-            shapes: Mutex::new(None),
+            shapes: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -77,12 +79,12 @@ impl Sides {
     /// [`Sides::record`]. A shape's first product warms up untimed on the
     /// default side; the next `2 * TRIALS` alternate the sides.
     pub(super) fn pick(&self, shape: Shape, default: Side) -> (Side, bool) {
-        let mut guard = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
-        let shapes = guard.get_or_insert_with(HashMap::new);
+        let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
         if !shapes.contains_key(&shape) && shapes.len() >= MAX_SHAPES {
             return (default, false);
         }
         let state = shapes.entry(shape).or_insert(State::Trying {
+            default,
             handed: 0,
             times: [Vec::new(), Vec::new()],
         });
@@ -104,21 +106,17 @@ impl Sides {
     /// Records that a product of `shape` split along `side` took `secs`;
     /// once every trial is timed, chooses the shape's side by the sides'
     /// median times.
-    pub(super) fn record(&self, shape: Shape, default: Side, (side, secs): (Side, f64)) {
-        let mut guard = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(state) = guard.as_mut().and_then(|s| s.get_mut(&shape)) else {
-            return;
-        };
-        if let State::Trying { times, .. } = state {
+    pub(super) fn record(&self, shape: Shape, (side, secs): (Side, f64)) {
+        let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(State::Trying { default, times, .. }) = shapes.get_mut(&shape) {
+            let default = *default;
             times[side.index()].push(secs);
             if times.iter().all(|t| t.len() >= TRIALS) {
-                let [rows, cols] = times.each_mut().map(|t| median(t));
-                let (mine, other) = match default {
-                    Side::Rows => (rows, cols),
-                    Side::Cols => (cols, rows),
-                };
-                let faster = other < MARGIN * mine;
-                *state = State::Chosen(if faster { default.other() } else { default });
+                let medians = times.each_mut().map(|t| median(t));
+                let other = default.other();
+                let faster = medians[other.index()] < MARGIN * medians[default.index()];
+                let side = if faster { other } else { default };
+                shapes.insert(shape, State::Chosen(side));
             }
         }
     }
@@ -147,7 +145,7 @@ mod tests {
                 default.other()
             };
             assert_eq!((side, timed), (want, true), "trial {trial}");
-            sides.record(shape, default, (side, times(side)));
+            sides.record(shape, (side, times(side)));
         }
         let (side, timed) = sides.pick(shape, default);
         assert!(!timed);
@@ -191,7 +189,7 @@ mod tests {
         let times = [5.0, 0.1, 1.0, 1.1, 9.0, 0.2, 1.0, 1.1, 1.0, 1.1];
         for t in times {
             let (side, _) = sides.pick(shape, Side::Rows);
-            sides.record(shape, Side::Rows, (side, t));
+            sides.record(shape, (side, t));
         }
         assert_eq!(sides.pick(shape, Side::Rows), (Side::Rows, false));
     }
