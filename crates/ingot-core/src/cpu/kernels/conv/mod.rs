@@ -448,8 +448,9 @@ impl BackwardInput {
 /// Blocks of images per thread in the weight gradient, each with its own
 /// partial sums, where [`PARTIAL_SUMS_BUDGET`] allows: blocks handed out
 /// as threads get free keep the threads busy to the end when their cores
-/// run at different speeds (one block per thread took 3-5% longer for the
-/// benchmark convolution on 8 and 16 threads of a 16-core host).
+/// run at different speeds (with one block per thread, the benchmark
+/// convolution's whole step took 2-5% longer on 8 and 16 threads of a
+/// 16-core host).
 const BLOCKS_PER_THREAD: usize = 4;
 /// Values the weight gradient's partial sums may hold in all.
 const PARTIAL_SUMS_BUDGET: usize = 1 << 22;

@@ -274,11 +274,13 @@ fn gemm_batched<T: GemmScalar>(x: &[T], av: &View, y: &[T], bv: &View, o: &mut [
 
 /// One product split over the threads, each part a single-threaded GEMM
 /// (cheaper to synchronize than a parallel GEMM at the sizes of a training
-/// step). Each thread packs its share of one operand and all of the other,
-/// so by default the split runs along the larger operand: rows of the
-/// output when `lhs` is the larger, columns otherwise. Where either side
-/// gives the same result, the side each shape keeps is the one that ran
-/// faster in its first products (see [`side`]). Thread `t` takes part `t`,
+/// step). By default the split runs along the larger operand (rows of the
+/// output when `lhs` is the larger, columns otherwise), so that a thread's
+/// share of one operand is large and the other operand is read whole; how
+/// fast a side runs also depends on how `gemm` packs the parts and on the
+/// machine, so where either side gives the same result, the side each
+/// shape keeps is the one that ran faster in its first products (see
+/// [`side`]). Thread `t` takes part `t`,
 /// whose size follows how fast that thread went in earlier products (see
 /// [`Speeds`]): the cores of a shared machine run at different speeds for
 /// seconds at a time, and with equal parts the fast thread would wait. The
