@@ -15,6 +15,7 @@ use num_traits::Float;
 use super::exec::chunk_len;
 use super::parallel;
 use super::view::View;
+use super::vmath;
 #[cfg(target_arch = "x86_64")]
 use super::wide_simd;
 use crate::ir::{BinaryOp, UnaryOp};
@@ -345,11 +346,9 @@ fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) 
         Instr::Unary { op, src, dst } => {
             let (s, i) = (src.index, dst.index);
             match dst.kind {
-                Kind::F32 => with_dst!(r.f32[i], |d| unary_float(
-                    op,
-                    &r.f32[s][..len],
-                    &mut d[..len]
-                )),
+                Kind::F32 => {
+                    with_dst!(r.f32[i], |d| unary_f32(op, &r.f32[s][..len], &mut d[..len]))
+                }
                 Kind::F64 => with_dst!(r.f64[i], |d| unary_float(
                     op,
                     &r.f64[s][..len],
@@ -509,27 +508,72 @@ pub(crate) fn gather<S: Copy, D>(
     });
 }
 
-/// Float helpers the std traits lack.
+/// Float functions as the kernels compute them. The `v` ones (and `erf`)
+/// go through [`vmath`] for `f32`, whose branch-free code vectorizes
+/// inside the kernels' loops; `f64` keeps the standard library's (and
+/// `libm`'s `erf`).
 pub(crate) trait FloatOps: Float + Send + Sync + 'static {
     fn erf(self) -> Self;
     fn round_half_even(self) -> Self;
+    /// `e^x`.
+    fn vexp(self) -> Self;
+    /// The natural logarithm.
+    fn vln(self) -> Self;
+    /// The hyperbolic tangent.
+    fn vtanh(self) -> Self;
+    /// `1 / (1 + e^-x)`.
+    fn vsigmoid(self) -> Self;
 }
 
 impl FloatOps for f32 {
+    #[inline(always)]
     fn erf(self) -> Self {
-        libm::erff(self)
+        vmath::erf(self)
     }
     fn round_half_even(self) -> Self {
         self.round_ties_even()
     }
+    #[inline(always)]
+    fn vexp(self) -> Self {
+        vmath::exp(self)
+    }
+    #[inline(always)]
+    fn vln(self) -> Self {
+        vmath::ln(self)
+    }
+    #[inline(always)]
+    fn vtanh(self) -> Self {
+        vmath::tanh(self)
+    }
+    #[inline(always)]
+    fn vsigmoid(self) -> Self {
+        vmath::sigmoid(self)
+    }
 }
 
 impl FloatOps for f64 {
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
     }
     fn round_half_even(self) -> Self {
         self.round_ties_even()
+    }
+    #[inline(always)]
+    fn vexp(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn vln(self) -> Self {
+        self.ln()
+    }
+    #[inline(always)]
+    fn vtanh(self) -> Self {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn vsigmoid(self) -> Self {
+        1.0 / (1.0 + (-self).exp())
     }
 }
 
@@ -547,6 +591,49 @@ fn map2<T: Copy, U>(a: &[T], b: &[T], d: &mut [U], f: impl Fn(T, T) -> U) {
     }
 }
 
+/// `d[i] = body(s[i])` for each element, written out as a loop rather
+/// than through [`map`]'s closure: around the `vmath` functions a closure
+/// is too large for the compiler to inline, and its calls, one per
+/// element, would not vectorize.
+macro_rules! map_inline {
+    ($s:expr, $d:expr, |$x:ident| $body:expr) => {
+        for (o, &$x) in $d.iter_mut().zip($s) {
+            *o = $body;
+        }
+    };
+}
+
+/// [`unary_float`] for `f32`: the transcendental ops run 16 lanes at a
+/// time where the CPU has AVX-512 (the same arithmetic, so the same
+/// results, as the narrower builds).
+#[inline(always)]
+fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(
+        op,
+        UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Tanh
+            | UnaryOp::Sigmoid
+            | UnaryOp::Gelu
+            | UnaryOp::Erf
+    ) && super::avx512()
+    {
+        // SAFETY: `avx512` checked at run time that this CPU has the
+        // AVX-512F, AVX2 and FMA instructions the build is for.
+        unsafe { unary_f32_avx512(op, s, d) };
+        return;
+    }
+    unary_float(op, s, d);
+}
+
+/// [`unary_float`] for `f32` compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn unary_f32_avx512(op: UnaryOp, s: &[f32], d: &mut [f32]) {
+    unary_float(op, s, d);
+}
+
 /// `f(x)` for the float unary ops, shared with other kernels.
 #[inline(always)]
 pub(crate) fn unary_float<F: FloatOps>(op: UnaryOp, s: &[F], d: &mut [F]) {
@@ -555,25 +642,25 @@ pub(crate) fn unary_float<F: FloatOps>(op: UnaryOp, s: &[F], d: &mut [F]) {
     let half = F::from(0.5).unwrap_or(zero);
     let frac_1_sqrt_2 = F::from(std::f64::consts::FRAC_1_SQRT_2).unwrap_or(zero);
     match op {
-        UnaryOp::Neg => map(s, d, |x| -x),
-        UnaryOp::Abs => map(s, d, |x| x.abs()),
-        UnaryOp::Exp => map(s, d, |x| x.exp()),
-        UnaryOp::Log => map(s, d, |x| x.ln()),
-        UnaryOp::Sqrt => map(s, d, |x| x.sqrt()),
-        UnaryOp::Rsqrt => map(s, d, |x| one / x.sqrt()),
-        UnaryOp::Recip => map(s, d, |x| one / x),
-        UnaryOp::Sin => map(s, d, |x| x.sin()),
-        UnaryOp::Cos => map(s, d, |x| x.cos()),
-        UnaryOp::Tanh => map(s, d, |x| x.tanh()),
-        UnaryOp::Sigmoid => map(s, d, |x| one / (one + (-x).exp())),
+        UnaryOp::Neg => map_inline!(s, d, |x| -x),
+        UnaryOp::Abs => map_inline!(s, d, |x| x.abs()),
+        UnaryOp::Exp => map_inline!(s, d, |x| x.vexp()),
+        UnaryOp::Log => map_inline!(s, d, |x| x.vln()),
+        UnaryOp::Sqrt => map_inline!(s, d, |x| x.sqrt()),
+        UnaryOp::Rsqrt => map_inline!(s, d, |x| one / x.sqrt()),
+        UnaryOp::Recip => map_inline!(s, d, |x| one / x),
+        UnaryOp::Sin => map_inline!(s, d, |x| x.sin()),
+        UnaryOp::Cos => map_inline!(s, d, |x| x.cos()),
+        UnaryOp::Tanh => map_inline!(s, d, |x| x.vtanh()),
+        UnaryOp::Sigmoid => map_inline!(s, d, |x| x.vsigmoid()),
         // `x <= 0` is false for NaN, which passes through as in PyTorch.
-        UnaryOp::Relu => map(s, d, |x| if x <= zero { zero } else { x }),
-        UnaryOp::Gelu => map(s, d, |x| half * x * (one + (x * frac_1_sqrt_2).erf())),
-        UnaryOp::Erf => map(s, d, |x| x.erf()),
-        UnaryOp::Floor => map(s, d, |x| x.floor()),
-        UnaryOp::Ceil => map(s, d, |x| x.ceil()),
-        UnaryOp::Round => map(s, d, |x| x.round_half_even()),
-        UnaryOp::Sign => map(s, d, |x| {
+        UnaryOp::Relu => map_inline!(s, d, |x| if x <= zero { zero } else { x }),
+        UnaryOp::Gelu => map_inline!(s, d, |x| half * x * (one + (x * frac_1_sqrt_2).erf())),
+        UnaryOp::Erf => map_inline!(s, d, |x| x.erf()),
+        UnaryOp::Floor => map_inline!(s, d, |x| x.floor()),
+        UnaryOp::Ceil => map_inline!(s, d, |x| x.ceil()),
+        UnaryOp::Round => map_inline!(s, d, |x| x.round_half_even()),
+        UnaryOp::Sign => map_inline!(s, d, |x| {
             if x > zero {
                 one
             } else if x < zero {
@@ -582,7 +669,7 @@ pub(crate) fn unary_float<F: FloatOps>(op: UnaryOp, s: &[F], d: &mut [F]) {
                 x * zero
             }
         }),
-        UnaryOp::Not => map(s, d, |x| if x == zero { one } else { zero }),
+        UnaryOp::Not => map_inline!(s, d, |x| if x == zero { one } else { zero }),
     }
 }
 

@@ -16,6 +16,7 @@ mod plan;
 mod pool;
 mod profile;
 mod view;
+mod vmath;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -44,6 +45,14 @@ pub fn num_threads() -> usize {
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn wide_simd() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Whether the CPU also has AVX-512F, for the kernels whose arithmetic
+/// outweighs their memory traffic (the transcendental functions of
+/// `vmath`, softmax rows): their builds for it run 16 lanes at a time.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512() -> bool {
+    wide_simd() && std::is_x86_feature_detected!("avx512f")
 }
 
 /// The CPU backend. Use it through [`crate::Device::cpu`].
