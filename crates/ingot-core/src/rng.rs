@@ -86,39 +86,99 @@ pub fn u53(a: u32, b: u32) -> f64 {
     ((((a as u64) << 32) | b as u64) >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
 }
 
+/// Elements `4b..4b + 4` of a uniform draw in f32 precision: block `b`.
+///
+/// ```
+/// use ingot::rng::{uniform_f32, uniform_f32_block};
+/// let block = uniform_f32_block(7, 0, 3);
+/// assert_eq!(block[2], uniform_f32(7, 0, 14));
+/// assert!(block.iter().all(|u| (0.0..1.0).contains(u)));
+/// ```
+pub fn uniform_f32_block(seed: u64, offset: u64, b: u64) -> [f32; 4] {
+    block(seed, offset, b).map(u24)
+}
+
+/// Elements `4b..4b + 4` of a standard normal draw in f32 precision: the
+/// two Box-Muller pairs of block `b`.
+///
+/// ```
+/// use ingot::rng::{normal_f32, normal_f32_block};
+/// assert_eq!(normal_f32_block(7, 0, 3)[1], normal_f32(7, 0, 13));
+/// ```
+pub fn normal_f32_block(seed: u64, offset: u64, b: u64) -> [f32; 4] {
+    let w = block(seed, offset, b).map(|w| u24(w) as f64);
+    let (c0, s0) = box_muller(w[0], w[1]);
+    let (c1, s1) = box_muller(w[2], w[3]);
+    [c0, s0, c1, s1].map(|z| z as f32)
+}
+
+/// Elements `2b` and `2b + 1` of a uniform draw in f64 precision: block
+/// `b`.
+///
+/// ```
+/// use ingot::rng::{uniform_f64, uniform_f64_block};
+/// assert_eq!(uniform_f64_block(7, 0, 3)[1], uniform_f64(7, 0, 7));
+/// ```
+pub fn uniform_f64_block(seed: u64, offset: u64, b: u64) -> [f64; 2] {
+    let w = block(seed, offset, b);
+    [u53(w[0], w[1]), u53(w[2], w[3])]
+}
+
+/// Elements `2b` and `2b + 1` of a standard normal draw in f64 precision:
+/// the Box-Muller pair of block `b`.
+///
+/// ```
+/// use ingot::rng::{normal_f64, normal_f64_block};
+/// assert_eq!(normal_f64_block(7, 0, 3)[0], normal_f64(7, 0, 6));
+/// ```
+pub fn normal_f64_block(seed: u64, offset: u64, b: u64) -> [f64; 2] {
+    let w = block(seed, offset, b);
+    let (c, s) = box_muller(u53(w[0], w[1]), u53(w[2], w[3]));
+    [c, s]
+}
+
 /// Element `i` of a uniform draw in f32 precision.
+///
+/// ```
+/// assert!((0.0..1.0).contains(&ingot::rng::uniform_f32(1, 0, 5)));
+/// ```
 pub fn uniform_f32(seed: u64, offset: u64, i: u64) -> f32 {
-    u24(block(seed, offset, i / 4)[(i % 4) as usize])
+    uniform_f32_block(seed, offset, i / 4)[(i % 4) as usize]
 }
 
 /// Element `i` of a standard normal draw in f32 precision.
+///
+/// ```
+/// assert!(ingot::rng::normal_f32(1, 0, 5).is_finite());
+/// ```
 pub fn normal_f32(seed: u64, offset: u64, i: u64) -> f32 {
-    let w = block(seed, offset, i / 4);
-    let p = ((i % 4) / 2) as usize;
-    box_muller(u24(w[2 * p]) as f64, u24(w[2 * p + 1]) as f64, i % 2 == 1) as f32
+    normal_f32_block(seed, offset, i / 4)[(i % 4) as usize]
 }
 
 /// Element `i` of a uniform draw in f64 precision.
+///
+/// ```
+/// assert!((0.0..1.0).contains(&ingot::rng::uniform_f64(1, 0, 5)));
+/// ```
 pub fn uniform_f64(seed: u64, offset: u64, i: u64) -> f64 {
-    let w = block(seed, offset, i / 2);
-    let p = (i % 2) as usize;
-    u53(w[2 * p], w[2 * p + 1])
+    uniform_f64_block(seed, offset, i / 2)[(i % 2) as usize]
 }
 
 /// Element `i` of a standard normal draw in f64 precision.
+///
+/// ```
+/// assert!(ingot::rng::normal_f64(1, 0, 5).is_finite());
+/// ```
 pub fn normal_f64(seed: u64, offset: u64, i: u64) -> f64 {
-    let w = block(seed, offset, i / 2);
-    box_muller(u53(w[0], w[1]), u53(w[2], w[3]), i % 2 == 1)
+    normal_f64_block(seed, offset, i / 2)[(i % 2) as usize]
 }
 
-fn box_muller(u1: f64, u2: f64, odd: bool) -> f64 {
+/// The Box-Muller pair of the uniforms `u1`, `u2`: `(r cos t, r sin t)`
+/// with `r = sqrt(-2 ln(1 - u1))` and `t = 2 pi u2`.
+fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
     let r = (-2.0 * (1.0 - u1).ln()).sqrt();
-    let theta = 2.0 * std::f64::consts::PI * u2;
-    if odd {
-        r * theta.sin()
-    } else {
-        r * theta.cos()
-    }
+    let (sin, cos) = (2.0 * std::f64::consts::PI * u2).sin_cos();
+    (r * cos, r * sin)
 }
 
 static STATE: Mutex<(u64, u64)> = Mutex::new((DEFAULT_SEED, 0));

@@ -23,45 +23,120 @@ pub(crate) fn rand(dist: RandDist, (state, _): Arg<'_>, out: &mut HostData) -> R
             });
         }
     };
-    let f32_at = |i: usize| match dist {
-        RandDist::Uniform => rng::uniform_f32(seed, offset, i as u64),
-        RandDist::Normal => rng::normal_f32(seed, offset, i as u64),
+    let f32_block = |b: u64| match dist {
+        RandDist::Uniform => rng::uniform_f32_block(seed, offset, b),
+        RandDist::Normal => rng::normal_f32_block(seed, offset, b),
     };
+    let uniform = dist == RandDist::Uniform;
     match out {
-        HostData::F64(o) => split_for_threads(o, 4, |start, chunk| {
-            for (k, d) in chunk.iter_mut().enumerate() {
-                let i = (start + k) as u64;
-                *d = match dist {
-                    RandDist::Uniform => rng::uniform_f64(seed, offset, i),
-                    RandDist::Normal => rng::normal_f64(seed, offset, i),
-                };
-            }
+        HostData::F64(o) => fill(o, |b| match dist {
+            RandDist::Uniform => rng::uniform_f64_block(seed, offset, b),
+            RandDist::Normal => rng::normal_f64_block(seed, offset, b),
         }),
-        HostData::F32(o) => split_for_threads(o, 4, |start, chunk| {
-            chunk
-                .iter_mut()
-                .enumerate()
-                .for_each(|(k, d)| *d = f32_at(start + k))
-        }),
+        HostData::F32(o) => fill(o, f32_block),
         // Rounding to a narrow type can turn a uniform just below 1 into 1;
         // such values become the largest number below 1, keeping [0, 1).
-        HostData::F16(o) => split_for_threads(o, 4, |start, chunk| {
-            for (k, d) in chunk.iter_mut().enumerate() {
-                *d = f16::from_f32(f32_at(start + k));
-                if dist == RandDist::Uniform && *d >= f16::ONE {
-                    *d = f16::from_bits(0x3BFF);
-                }
-            }
+        HostData::F16(o) => fill(o, |b| {
+            f32_block(b).map(|v| match f16::from_f32(v) {
+                d if uniform && d >= f16::ONE => f16::from_bits(0x3BFF),
+                d => d,
+            })
         }),
-        HostData::BF16(o) => split_for_threads(o, 4, |start, chunk| {
-            for (k, d) in chunk.iter_mut().enumerate() {
-                *d = bf16::from_f32(f32_at(start + k));
-                if dist == RandDist::Uniform && *d >= bf16::ONE {
-                    *d = bf16::from_bits(0x3F7F);
-                }
-            }
+        HostData::BF16(o) => fill(o, |b| {
+            f32_block(b).map(|v| match bf16::from_f32(v) {
+                d if uniform && d >= bf16::ONE => bf16::from_bits(0x3F7F),
+                d => d,
+            })
         }),
         other => return Err(Error::unsupported_dtype("rand", other.dtype())),
     }
     Ok(())
+}
+
+/// Fills `out` with the values of consecutive blocks, `N` elements each
+/// (`block(b)` gives elements `N * b..N * b + N`), over the threads.
+fn fill<T: Copy + Send, const N: usize>(out: &mut [T], block: impl Fn(u64) -> [T; N] + Sync) {
+    // Chunks start at multiples of 4, so at whole blocks.
+    split_for_threads(out, 4, |start, chunk| {
+        for (j, part) in chunk.chunks_mut(N).enumerate() {
+            let values = block((start / N + j) as u64);
+            part.copy_from_slice(&values[..part.len()]);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+    use crate::cpu::view::View;
+
+    /// Draws `n` values of `dtype` from `[seed, offset]` through the kernel.
+    fn draw(dist: RandDist, dtype: DType, n: usize) -> HostData {
+        let state = HostData::I64(vec![11, 5]);
+        let mut out = HostData::zeros(dtype, n);
+        rand(dist, (&state, &View::contiguous(&[2])), &mut out).unwrap();
+        out
+    }
+
+    /// Element `i` as the table in [`crate::rng`] lays the stream out,
+    /// written from that table: `(f32, f64)` values.
+    fn documented(uniform: bool, i: u64) -> (f32, f64) {
+        let normal = |u1: f64, u2: f64, odd: bool| {
+            let r = (-2.0 * (1.0 - u1).ln()).sqrt();
+            let t = 2.0 * std::f64::consts::PI * u2;
+            r * if odd { t.sin() } else { t.cos() }
+        };
+        let w = rng::block(11, 5, i / 4);
+        let f32 = if uniform {
+            rng::u24(w[(i % 4) as usize])
+        } else {
+            let p = ((i % 4) / 2) as usize;
+            let (u1, u2) = (rng::u24(w[2 * p]) as f64, rng::u24(w[2 * p + 1]) as f64);
+            normal(u1, u2, i % 2 == 1) as f32
+        };
+        let w = rng::block(11, 5, i / 2);
+        let f64 = if uniform {
+            let p = (i % 2) as usize;
+            rng::u53(w[2 * p], w[2 * p + 1])
+        } else {
+            normal(rng::u53(w[0], w[1]), rng::u53(w[2], w[3]), i % 2 == 1)
+        };
+        (f32, f64)
+    }
+
+    /// Over several threads' chunks and a last, partial block, every
+    /// element is the one the documented layout gives.
+    #[test]
+    fn draws_follow_the_stream_layout() {
+        let n = (1 << 16) + 3;
+        for dist in [RandDist::Uniform, RandDist::Normal] {
+            let uniform = dist == RandDist::Uniform;
+            let want = |i: usize| documented(uniform, i as u64);
+            match draw(dist, DType::F32, n) {
+                HostData::F32(v) => v.iter().enumerate().for_each(|(i, &x)| {
+                    assert_eq!(x.to_bits(), want(i).0.to_bits(), "{dist:?} f32 {i}")
+                }),
+                other => panic!("{:?}", other.dtype()),
+            }
+            match draw(dist, DType::F64, n) {
+                HostData::F64(v) => v.iter().enumerate().for_each(|(i, &x)| {
+                    assert_eq!(x.to_bits(), want(i).1.to_bits(), "{dist:?} f64 {i}")
+                }),
+                other => panic!("{:?}", other.dtype()),
+            }
+            match draw(dist, DType::BF16, n) {
+                HostData::BF16(v) => v.iter().enumerate().for_each(|(i, &x)| {
+                    let narrow = bf16::from_f32(want(i).0);
+                    let narrow = if uniform && narrow >= bf16::ONE {
+                        bf16::from_bits(0x3F7F)
+                    } else {
+                        narrow
+                    };
+                    assert_eq!(x, narrow, "{dist:?} bf16 {i}")
+                }),
+                other => panic!("{:?}", other.dtype()),
+            }
+        }
+    }
 }
