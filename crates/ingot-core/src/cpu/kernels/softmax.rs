@@ -35,21 +35,7 @@ impl FloatKernel for Softmax {
         let log = self.log;
         if inner == 1 {
             parallel::for_each_chunk(out, len, |o, dst| {
-                let src = &x[o * len..][..len];
-                #[cfg(target_arch = "x86_64")]
-                if super::super::avx512() {
-                    // SAFETY: `avx512` checked at run time that this CPU
-                    // has the AVX-512F, AVX2 and FMA instructions the build
-                    // is for.
-                    unsafe { row_avx512(src, dst, log) };
-                    return;
-                } else if super::super::wide_simd() {
-                    // SAFETY: `wide_simd` checked at run time that this CPU
-                    // has the AVX2 and FMA instructions the build is for.
-                    unsafe { row_avx2(src, dst, log) };
-                    return;
-                }
-                row(src, dst, log);
+                run_block(Block::Row(&x[o * len..][..len]), dst, log);
             });
             return Ok(());
         }
@@ -59,25 +45,58 @@ impl FloatKernel for Softmax {
             || (vec![T::zero(); inner], vec![T::zero(); inner]),
             |(maxes, sums), o, dst| {
                 let src = &x[o * block..][..block];
-                let scratch = (maxes.as_mut_slice(), sums.as_mut_slice());
-                #[cfg(target_arch = "x86_64")]
-                if super::super::avx512() {
-                    // SAFETY: `avx512` checked at run time that this CPU
-                    // has the AVX-512F, AVX2 and FMA instructions the build
-                    // is for.
-                    unsafe { planes_avx512(src, dst, scratch, log) };
-                    return;
-                } else if super::super::wide_simd() {
-                    // SAFETY: `wide_simd` checked at run time that this CPU
-                    // has the AVX2 and FMA instructions the build is for.
-                    unsafe { planes_avx2(src, dst, scratch, log) };
-                    return;
-                }
-                planes(src, dst, scratch, log);
+                run_block(Block::Planes(src, (maxes, sums)), dst, log);
             },
         );
         Ok(())
     }
+}
+
+/// One task's input: a contiguous row of the last axis, or the rows of
+/// another axis with their scratch (see [`planes`]).
+enum Block<'a, T> {
+    Row(&'a [T]),
+    Planes(&'a [T], (&'a mut [T], &'a mut [T])),
+}
+
+/// Runs `block` into `dst` in the widest build the CPU has.
+fn run_block<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if super::super::avx512() {
+        // SAFETY: `avx512` checked at run time that this CPU has the
+        // AVX-512F, AVX2 and FMA instructions the build is for.
+        unsafe { block_avx512(block, dst, log) };
+        return;
+    } else if super::super::wide_simd() {
+        // SAFETY: `wide_simd` checked at run time that this CPU has the AVX2
+        // and FMA instructions the build is for.
+        unsafe { block_avx2(block, dst, log) };
+        return;
+    }
+    block_any(block, dst, log);
+}
+
+/// [`row`] or [`planes`], as `block` is.
+#[inline(always)]
+fn block_any<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
+    match block {
+        Block::Row(src) => row(src, dst, log),
+        Block::Planes(src, scratch) => planes(src, dst, scratch, log),
+    }
+}
+
+/// [`block_any`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_avx2<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
+    block_any(block, dst, log);
+}
+
+/// [`block_any`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn block_avx512<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
+    block_any(block, dst, log);
 }
 
 /// Softmax (or log-softmax, `log`) along the rows of `src`, each `inner`
@@ -120,30 +139,6 @@ fn planes<T: KernelFloat>(
             *d = if log { *d - s } else { *d * s };
         }
     }
-}
-
-/// [`planes`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn planes_avx2<T: KernelFloat>(
-    src: &[T],
-    dst: &mut [T],
-    scratch: (&mut [T], &mut [T]),
-    log: bool,
-) {
-    planes(src, dst, scratch, log);
-}
-
-/// [`planes`] compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn planes_avx512<T: KernelFloat>(
-    src: &[T],
-    dst: &mut [T],
-    scratch: (&mut [T], &mut [T]),
-    log: bool,
-) {
-    planes(src, dst, scratch, log);
 }
 
 /// Lanes of the running maximum and sum of a contiguous row: independent
@@ -192,16 +187,63 @@ fn row<T: KernelFloat>(src: &[T], dst: &mut [T], log: bool) {
     }
 }
 
-/// [`row`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_avx2<T: KernelFloat>(src: &[T], dst: &mut [T], log: bool) {
-    row(src, dst, log);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// [`row`] compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn row_avx512<T: KernelFloat>(src: &[T], dst: &mut [T], log: bool) {
-    row(src, dst, log);
+    /// Softmax (or log-softmax) of `x` along its last axis by the
+    /// definition.
+    fn naive(x: &[f64], log: bool) -> Vec<f64> {
+        let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = x.iter().map(|v| (v - max).exp()).sum();
+        x.iter()
+            .map(|v| {
+                if log {
+                    v - max - sum.ln()
+                } else {
+                    (v - max).exp() / sum
+                }
+            })
+            .collect()
+    }
+
+    /// Rows shorter than, as long as and longer than the lanes (with a
+    /// tail), in `f32` and `f64`, with an infinitely negative entry (a row
+    /// of it alone is NaN), and a row with a NaN, which turns the whole row
+    /// to NaN as in PyTorch.
+    #[test]
+    fn rows_match_the_definition() {
+        for len in [1, 3, 16, 37] {
+            let x: Vec<f64> = (0..len)
+                .map(|i| ((i * 7919) % 23) as f64 / 3.0 - 4.0)
+                .collect();
+            let mut with_inf = x.clone();
+            with_inf[len / 2] = f64::NEG_INFINITY;
+            for (row_in, log) in [(&x, false), (&x, true), (&with_inf, false)] {
+                let want = naive(row_in, log);
+                let mut got = vec![f64::NAN; len];
+                run_block(Block::Row(row_in), &mut got, log);
+                let close = |a: f64, b: f64, tol: f64| {
+                    a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol * (1.0 + b.abs())
+                };
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(close(*g, *w, 1e-12), "f64 len {len} log {log}: {g} vs {w}");
+                }
+                let row32: Vec<f32> = row_in.iter().map(|&v| v as f32).collect();
+                let mut got32 = vec![f32::NAN; len];
+                run_block(Block::Row(&row32), &mut got32, log);
+                for (g, w) in got32.iter().zip(&want) {
+                    assert!(
+                        close(*g as f64, *w, 1e-5),
+                        "f32 len {len} log {log}: {g} vs {w}"
+                    );
+                }
+            }
+            let mut with_nan = x.clone();
+            with_nan[len - 1] = f64::NAN;
+            let mut got = vec![0.0; len];
+            run_block(Block::Row(&with_nan), &mut got, false);
+            assert!(got.iter().all(|v| v.is_nan()), "len {len}: {got:?}");
+        }
+    }
 }
