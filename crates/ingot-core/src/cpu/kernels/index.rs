@@ -2,8 +2,9 @@
 
 use half::{bf16, f16};
 
-use super::super::exec::split_for_threads;
+use super::super::exec::{PARALLEL_MIN, split_for_threads};
 use super::super::fused::{Arg, BLOCK, gather as read_view};
+use super::super::parallel;
 use super::super::view::View;
 use crate::ir::TensorType;
 use crate::shape::contiguous_strides;
@@ -37,7 +38,8 @@ fn index_values<'a>((data, _): Arg<'a>) -> Result<&'a [i64]> {
     }
 }
 
-/// Checks every index of `view` lies in `0..size`.
+/// Checks every index of `view` lies in `0..size`. Each stored index is
+/// read once: axes the view expands (stride 0) are not walked.
 fn check_indices(
     op: &'static str,
     idx: &[i64],
@@ -45,8 +47,14 @@ fn check_indices(
     axis: usize,
     size: usize,
 ) -> Result<()> {
+    let stored = View {
+        shape: (view.shape.iter().zip(&view.strides))
+            .map(|(&n, &s)| if s == 0 { n.min(1) } else { n })
+            .collect(),
+        ..view.clone()
+    };
     let mut bad = None;
-    view.for_each_run(0, view.numel(), |off, stride, len, _| {
+    stored.for_each_run(0, stored.numel(), |off, stride, len, _| {
         if bad.is_some() {
             return;
         }
@@ -108,6 +116,15 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The last axis, when each row along it takes one index value: the
+/// gathered axis is another, and the index does not change along the last
+/// (an `index_select`, whose index is expanded over the other axes). Such
+/// rows are copied whole, rather than element by element.
+fn shared_index_rows(axis: usize, index: &View) -> Option<usize> {
+    let last = index.shape.len().checked_sub(1)?;
+    (axis != last && index.strides[last] == 0 && index.shape[last] > 1).then_some(last)
+}
+
 /// `out[i] = x[i with axis replaced by index[i]]` (torch.gather).
 pub(crate) fn gather(axis: usize, x: Arg<'_>, index: Arg<'_>, out: &mut HostData) -> Result<()> {
     let (xd, xv) = x;
@@ -119,6 +136,32 @@ pub(crate) fn gather(axis: usize, x: Arg<'_>, index: Arg<'_>, out: &mut HostData
     strides[axis] = 0;
     let axis_stride = xv.strides[axis];
     let out_shape = iv.shape.clone();
+    if let Some(last) = shared_index_rows(axis, iv) {
+        let row = out_shape[last];
+        let x_step = xv.strides[last];
+        // A walker over the rows: the shape and strides less the last axis.
+        let rows_shape = &out_shape[..last];
+        same_type!(xd, out, |src, dst| split_for_threads(
+            dst,
+            row,
+            |start, chunk| {
+                let mut walk = Walker::new(rows_shape, strides[..last].to_vec(), start / row);
+                for (r, values) in chunk.chunks_mut(row).enumerate() {
+                    let i = idx[iv.offset_of(start + r * row)] as usize;
+                    let at = xv.offset + walk.offset + i * axis_stride;
+                    if x_step == 1 {
+                        values.copy_from_slice(&src[at..at + row]);
+                    } else {
+                        for (k, d) in values.iter_mut().enumerate() {
+                            *d = src[at + k * x_step];
+                        }
+                    }
+                    walk.advance();
+                }
+            }
+        ));
+        return Ok(());
+    }
     same_type!(xd, out, |src, dst| split_for_threads(
         dst,
         BLOCK,
@@ -238,7 +281,17 @@ pub(crate) fn concat(axis: usize, args: &[Arg<'_>], out_ty: &TensorType, out: &m
     for &(data, view) in args {
         let len = view.shape[axis];
         let block = len * inner;
-        same_type!(data, &mut *out, |s, d| {
+        // Each outer index's block in parallel, or, with one outer index,
+        // stretches of the one block.
+        same_type!(data, &mut *out, |s, d| if outer == 1 {
+            let dst = &mut d[offset * inner..][..block];
+            split_for_threads(dst, 1, |start, part| read_view(s, view, start, part, |v| v));
+        } else if outer * block >= PARALLEL_MIN {
+            parallel::for_each_chunk(d, total * inner, |a, row| {
+                let dst = &mut row[offset * inner..][..block];
+                read_view(s, view, a * block, dst, |v| v);
+            });
+        } else {
             for a in 0..outer {
                 let dst = &mut d[(a * total + offset) * inner..][..block];
                 read_view(s, view, a * block, dst, |v| v);
@@ -278,4 +331,42 @@ pub(crate) fn pad(
         }
     }
     same_type!(data, out, |s, d| fill_and_copy(s, d, value, view, &inside));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `index_select` along the middle axis of a `[4, 6, 5]` tensor, read
+    /// contiguous and stored transposed (its last axis strided), with the
+    /// index expanded over the other axes as `Tensor::index_select` passes
+    /// it: each row is copied whole, from the right place.
+    #[test]
+    fn shared_index_rows_are_copied_from_the_selected_rows() {
+        let shape = [4, 6, 5];
+        let picks = [5i64, 0, 3, 3];
+        let index = HostData::I64(picks.to_vec());
+        let index_view = View {
+            shape: vec![4, 4, 5],
+            strides: vec![0, 1, 0],
+            offset: 0,
+        };
+        assert_eq!(shared_index_rows(1, &index_view), Some(2));
+        let values: Vec<f64> = (0..120).map(|v| v as f64).collect();
+        let data = HostData::F64(values.clone());
+        let contiguous = View::contiguous(&shape);
+        let transposed = View::contiguous(&[5, 6, 4]).permute(&[2, 1, 0]);
+        for x_view in [contiguous, transposed] {
+            let mut out = HostData::F64(vec![f64::NAN; 80]);
+            gather(1, (&data, &x_view), (&index, &index_view), &mut out).unwrap();
+            let want: Vec<f64> = (0..80)
+                .map(|o| {
+                    let (a, j, c) = (o / 20, o / 5 % 4, o % 5);
+                    let i = picks[j] as usize;
+                    values[x_view.offset_of((a * 6 + i) * 5 + c)]
+                })
+                .collect();
+            assert_eq!(out, HostData::F64(want), "strides {:?}", x_view.strides);
+        }
+    }
 }
