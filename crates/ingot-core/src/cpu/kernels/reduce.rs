@@ -239,7 +239,17 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
         // Logical index r * outer + o: each reduced position is a row of outputs.
         let perm: Vec<usize> = axes.iter().chain(&kept).copied().collect();
         let v = view.permute(&perm).coalesced();
-        split_for_threads(&mut accs, BLOCK, |o0, acc| {
+        // Where each row of outputs is one contiguous run of the buffer's
+        // own type (the view's last axis steps by one and holds whole rows),
+        // rows are folded in place rather than copied out.
+        let whole_rows =
+            v.strides.last() == Some(&1) && v.shape.last().is_some_and(|n| n % outer == 0);
+        let rows = L::elements(data).filter(|_| whole_rows);
+        let fold = |o0: usize, acc: &mut [L::Acc]| {
+            if let Some(elements) = rows {
+                let starts: Vec<usize> = (0..inner).map(|r| v.offset_of(r * outer) + o0).collect();
+                return fold_rows_in_place(op, acc, elements, &starts);
+            }
             let mut buf = [L::default(); BLOCK];
             for r in 0..inner {
                 for (b, a) in acc.chunks_mut(BLOCK).enumerate() {
@@ -248,7 +258,19 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
                     L::fold_rows(op, a, xs);
                 }
             }
-        });
+        };
+        // Shared by the amount of work, not of outputs (a sum over the rows
+        // of [1024, 1024] has too few outputs to reach PARALLEL_MIN), in
+        // stretches of outputs long enough that each task reads long runs
+        // of every row: with a quarter of a thread's share per task, the
+        // rows' runs were too short to stream. Each output still folds its
+        // rows in order.
+        if outer * inner >= PARALLEL_MIN {
+            let per_task = outer.div_ceil(parallel::num_threads()).max(256);
+            parallel::for_each_chunk(&mut accs, per_task, |c, acc| fold(c * per_task, acc));
+        } else {
+            fold(0, &mut accs);
+        }
     } else {
         // Logical index o * inner + r: each output folds a run.
         let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
@@ -317,6 +339,54 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
         }
     }
     L::store(&accs, out);
+}
+
+/// Folds the rows of `acc.len()` values at each of `starts` in `elements`,
+/// in order, into `acc`, in the widest build the CPU has (the same
+/// arithmetic in each).
+fn fold_rows_in_place<L: Lane>(op: ReduceOp, acc: &mut [L::Acc], elements: &[L], starts: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::super::avx512() {
+        // SAFETY: `avx512` checked at run time that this CPU has the
+        // AVX-512F, AVX2 and FMA instructions the build is for.
+        return unsafe { fold_rows_avx512(op, acc, elements, starts) };
+    } else if super::super::wide_simd() {
+        // SAFETY: `wide_simd` checked at run time that this CPU has the AVX2
+        // and FMA instructions the build is for.
+        return unsafe { fold_rows_avx2(op, acc, elements, starts) };
+    }
+    fold_rows_any(op, acc, elements, starts);
+}
+
+#[inline(always)]
+fn fold_rows_any<L: Lane>(op: ReduceOp, acc: &mut [L::Acc], elements: &[L], starts: &[usize]) {
+    for &at in starts {
+        L::fold_rows(op, acc, &elements[at..at + acc.len()]);
+    }
+}
+
+/// [`fold_rows_any`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fold_rows_avx2<L: Lane>(
+    op: ReduceOp,
+    acc: &mut [L::Acc],
+    elements: &[L],
+    starts: &[usize],
+) {
+    fold_rows_any(op, acc, elements, starts);
+}
+
+/// [`fold_rows_any`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn fold_rows_avx512<L: Lane>(
+    op: ReduceOp,
+    acc: &mut [L::Acc],
+    elements: &[L],
+    starts: &[usize],
+) {
+    fold_rows_any(op, acc, elements, starts);
 }
 
 /// Index of the first max (min) along `axis`; NaN counts as the extreme.
@@ -459,5 +529,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A sum over the rows of a matrix large enough to be shared over the
+    /// threads, in stretches of outputs read in place: every column's sum
+    /// is the one taken in order.
+    #[test]
+    fn long_row_sums_split_over_threads_match_the_definition() {
+        let (rows, cols) = (130, 600);
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37) % 101) as f32 / 8.0)
+            .collect();
+        let mut out = HostData::F32(vec![f32::NAN; cols]);
+        let arg = HostData::F32(values.clone());
+        reduce(
+            ReduceOp::Sum,
+            &[0],
+            (&arg, &View::contiguous(&[rows, cols])),
+            &mut out,
+        )
+        .unwrap();
+        let want: Vec<f32> = (0..cols)
+            .map(|c| (0..rows).map(|r| values[r * cols + c] as f64).sum::<f64>() as f32)
+            .collect();
+        assert_eq!(out, HostData::F32(want));
     }
 }
