@@ -260,12 +260,32 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             }
         };
         // Shared by the amount of work, not of outputs (a sum over the rows
-        // of [1024, 1024] has too few outputs to reach PARALLEL_MIN), in
-        // stretches of outputs long enough that each task reads long runs
-        // of every row: with a quarter of a thread's share per task, the
-        // rows' runs were too short to stream. Each output still folds its
-        // rows in order.
-        if outer * inner >= PARALLEL_MIN {
+        // of [1024, 1024] has too few outputs to reach PARALLEL_MIN). Rows
+        // read in place go in blocks, each folded whole rows at a time
+        // into its own partial, the partials merged in block order; the
+        // blocks' size follows the shape alone, so the result does not
+        // depend on the threads. Otherwise the outputs go in stretches
+        // long enough that each task reads long runs of every row (with a
+        // quarter of a thread's share per task, the runs were too short to
+        // stream), each output folding its rows in order.
+        let per_block = ROWS_PER_BLOCK.max(inner.div_ceil(MAX_ROW_BLOCKS));
+        if let Some(elements) = rows.filter(|_| outer * inner >= PARALLEL_MIN && inner > per_block)
+        {
+            let blocks = inner.div_ceil(per_block);
+            let mut partials: Vec<Vec<L::Acc>> = vec![Vec::new(); blocks];
+            parallel::for_each_item(&mut partials, |b, part| {
+                *part = vec![L::init(op); outer];
+                let starts: Vec<usize> = (b * per_block..((b + 1) * per_block).min(inner))
+                    .map(|r| v.offset_of(r * outer))
+                    .collect();
+                fold_rows_in_place(op, part, elements, &starts);
+            });
+            for part in &partials {
+                for (acc, &p) in accs.iter_mut().zip(part) {
+                    *acc = L::merge(op, *acc, p);
+                }
+            }
+        } else if outer * inner >= PARALLEL_MIN {
             let per_task = outer.div_ceil(parallel::num_threads()).max(256);
             parallel::for_each_chunk(&mut accs, per_task, |c, acc| fold(c * per_task, acc));
         } else {
@@ -340,6 +360,11 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
     }
     L::store(&accs, out);
 }
+
+/// Rows a block of an in-place reduction over leading axes folds, at
+/// least; and the most blocks it makes (see `reduce_typed`).
+const ROWS_PER_BLOCK: usize = 64;
+const MAX_ROW_BLOCKS: usize = 256;
 
 /// Folds the rows of `acc.len()` values at each of `starts` in `elements`,
 /// in order, into `acc`, in the widest build the CPU has (the same
@@ -532,8 +557,10 @@ mod tests {
     }
 
     /// A sum over the rows of a matrix large enough to be shared over the
-    /// threads, in stretches of outputs read in place: every column's sum
-    /// is the one taken in order.
+    /// threads, in blocks of rows read in place (130 rows: three blocks),
+    /// and in f16 by stretches of outputs:
+    /// every column's sum is the definition's (the values are multiples of
+    /// 1/8, so any grouping of the additions is exact).
     #[test]
     fn long_row_sums_split_over_threads_match_the_definition() {
         let (rows, cols) = (130, 600);
@@ -549,9 +576,24 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        let want: Vec<f32> = (0..cols)
-            .map(|c| (0..rows).map(|r| values[r * cols + c] as f64).sum::<f64>() as f32)
+        let sums: Vec<f64> = (0..cols)
+            .map(|c| (0..rows).map(|r| values[r * cols + c] as f64).sum::<f64>())
             .collect();
-        assert_eq!(out, HostData::F32(want));
+        assert_eq!(out, HostData::F32(sums.iter().map(|&v| v as f32).collect()));
+        // f16 rows are copied out, not read in place: the outputs go in
+        // stretches over the threads instead.
+        let arg = HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect());
+        let mut out = HostData::F16(vec![f16::NAN; cols]);
+        reduce(
+            ReduceOp::Sum,
+            &[0],
+            (&arg, &View::contiguous(&[rows, cols])),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            HostData::F16(sums.iter().map(|&v| f16::from_f64(v)).collect())
+        );
     }
 }
