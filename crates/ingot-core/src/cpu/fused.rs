@@ -18,6 +18,7 @@ use super::view::View;
 use super::vmath;
 #[cfg(target_arch = "x86_64")]
 use super::wide_simd;
+use super::{Widest, run_widest};
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::{DType, Error, HostData, Result};
 
@@ -603,13 +604,12 @@ macro_rules! map_inline {
     };
 }
 
-/// [`unary_float`] for `f32`: the transcendental ops run 16 lanes at a
-/// time where the CPU has AVX-512 (the same arithmetic, so the same
-/// results, as the narrower builds).
+/// [`unary_float`] for `f32`: the transcendental ops run in the widest
+/// build the CPU has (16 lanes at a time with AVX-512; the same arithmetic,
+/// so the same results, as the interpreter's own build).
 #[inline(always)]
 fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(
+    let transcendental = matches!(
         op,
         UnaryOp::Exp
             | UnaryOp::Log
@@ -617,21 +617,26 @@ fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
             | UnaryOp::Sigmoid
             | UnaryOp::Gelu
             | UnaryOp::Erf
-    ) && super::avx512()
-    {
-        // SAFETY: `avx512` checked at run time that this CPU has the
-        // AVX-512F, AVX2 and FMA instructions the build is for.
-        unsafe { unary_f32_avx512(op, s, d) };
-        return;
+    );
+    if transcendental {
+        run_widest(UnaryF32 { op, s, d });
+    } else {
+        unary_float(op, s, d);
     }
-    unary_float(op, s, d);
 }
 
-/// [`unary_float`] for `f32` compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn unary_f32_avx512(op: UnaryOp, s: &[f32], d: &mut [f32]) {
-    unary_float(op, s, d);
+/// [`unary_f32`]'s arguments, as [`run_widest`] takes them.
+struct UnaryF32<'a> {
+    op: UnaryOp,
+    s: &'a [f32],
+    d: &'a mut [f32],
+}
+
+impl Widest for UnaryF32<'_> {
+    #[inline(always)]
+    fn run(self) {
+        unary_float(self.op, self.s, self.d);
+    }
 }
 
 /// `f(x)` for the float unary ops, shared with other kernels.

@@ -41,18 +41,59 @@ pub fn num_threads() -> usize {
 
 /// Whether the CPU has AVX2 and FMA, for the kernels that also have a
 /// build for them (the fused interpreter, 2x2 max-pool backward, the
-/// convolutions' transposes).
+/// convolutions' transposes, and [`run_widest`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn wide_simd() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
-/// Whether the CPU also has AVX-512F, for the kernels whose arithmetic
-/// outweighs their memory traffic (the transcendental functions of
-/// `vmath`, softmax rows): their builds for it run 16 lanes at a time.
+/// Whether the CPU also has AVX-512F (see [`run_widest`]).
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn avx512() -> bool {
+fn avx512() -> bool {
     wide_simd() && std::is_x86_feature_detected!("avx512f")
+}
+
+/// Work that [`run_widest`] runs in the widest build of vector
+/// instructions the CPU has. `run` must be `#[inline(always)]`, so that
+/// each build gets its own copy of the loops.
+pub(crate) trait Widest {
+    fn run(self);
+}
+
+/// Runs `work` compiled for AVX-512F where the CPU has it, else for AVX2
+/// and FMA, else for the baseline: for the kernels whose arithmetic
+/// outweighs their memory traffic (the `vmath` functions in the fused
+/// kernels, softmax, reductions over leading axes). The builds do the same
+/// arithmetic, so they give the same results.
+pub(crate) fn run_widest<W: Widest>(work: W) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512() {
+            // SAFETY: `avx512` checked at run time that this CPU has the
+            // AVX-512F, AVX2 and FMA instructions the build is for.
+            return unsafe { run_avx512(work) };
+        }
+        if wide_simd() {
+            // SAFETY: `wide_simd` checked at run time that this CPU has the
+            // AVX2 and FMA instructions the build is for.
+            return unsafe { run_avx2(work) };
+        }
+    }
+    work.run();
+}
+
+/// [`Widest::run`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_avx512<W: Widest>(work: W) {
+    work.run();
+}
+
+/// [`Widest::run`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<W: Widest>(work: W) {
+    work.run();
 }
 
 /// The CPU backend. Use it through [`crate::Device::cpu`].

@@ -15,8 +15,8 @@ use half::{bf16, f16};
 
 use super::super::exec::{PARALLEL_MIN, split_for_threads};
 use super::super::fused::{Arg, BLOCK, gather};
-use super::super::parallel;
 use super::super::view::View;
+use super::super::{Widest, parallel, run_widest};
 use crate::ir::{ArgReduceOp, ReduceOp};
 use crate::{Error, HostData, Result};
 
@@ -88,6 +88,7 @@ macro_rules! float_lane {
                         .fold(acc, |a, &x| pick(false, a, x as f64, x.is_nan())),
                 }
             }
+            #[inline(always)]
             fn fold_rows(op: ReduceOp, acc: &mut [f64], xs: &[$t]) {
                 let it = acc.iter_mut().zip(xs);
                 match op {
@@ -184,6 +185,7 @@ impl Lane for i64 {
     fn fold(op: ReduceOp, acc: i64, xs: &[i64]) -> i64 {
         xs.iter().fold(acc, |a, &x| Self::merge(op, a, x))
     }
+    #[inline(always)]
     fn fold_rows(op: ReduceOp, acc: &mut [i64], xs: &[i64]) {
         acc.iter_mut()
             .zip(xs)
@@ -367,51 +369,31 @@ const ROWS_PER_BLOCK: usize = 64;
 const MAX_ROW_BLOCKS: usize = 256;
 
 /// Folds the rows of `acc.len()` values at each of `starts` in `elements`,
-/// in order, into `acc`, in the widest build the CPU has (the same
-/// arithmetic in each).
+/// in order, into `acc`, in the widest build the CPU has.
 fn fold_rows_in_place<L: Lane>(op: ReduceOp, acc: &mut [L::Acc], elements: &[L], starts: &[usize]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::super::avx512() {
-        // SAFETY: `avx512` checked at run time that this CPU has the
-        // AVX-512F, AVX2 and FMA instructions the build is for.
-        return unsafe { fold_rows_avx512(op, acc, elements, starts) };
-    } else if super::super::wide_simd() {
-        // SAFETY: `wide_simd` checked at run time that this CPU has the AVX2
-        // and FMA instructions the build is for.
-        return unsafe { fold_rows_avx2(op, acc, elements, starts) };
-    }
-    fold_rows_any(op, acc, elements, starts);
+    run_widest(FoldRows {
+        op,
+        acc,
+        elements,
+        starts,
+    });
 }
 
-#[inline(always)]
-fn fold_rows_any<L: Lane>(op: ReduceOp, acc: &mut [L::Acc], elements: &[L], starts: &[usize]) {
-    for &at in starts {
-        L::fold_rows(op, acc, &elements[at..at + acc.len()]);
-    }
-}
-
-/// [`fold_rows_any`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fold_rows_avx2<L: Lane>(
+/// [`fold_rows_in_place`]'s arguments, as [`run_widest`] takes them.
+struct FoldRows<'a, L: Lane> {
     op: ReduceOp,
-    acc: &mut [L::Acc],
-    elements: &[L],
-    starts: &[usize],
-) {
-    fold_rows_any(op, acc, elements, starts);
+    acc: &'a mut [L::Acc],
+    elements: &'a [L],
+    starts: &'a [usize],
 }
 
-/// [`fold_rows_any`] compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn fold_rows_avx512<L: Lane>(
-    op: ReduceOp,
-    acc: &mut [L::Acc],
-    elements: &[L],
-    starts: &[usize],
-) {
-    fold_rows_any(op, acc, elements, starts);
+impl<L: Lane> Widest for FoldRows<'_, L> {
+    #[inline(always)]
+    fn run(self) {
+        for &at in self.starts {
+            L::fold_rows(self.op, self.acc, &self.elements[at..at + self.acc.len()]);
+        }
+    }
 }
 
 /// Index of the first max (min) along `axis`; NaN counts as the extreme.

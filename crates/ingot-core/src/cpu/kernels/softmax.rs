@@ -3,10 +3,10 @@
 //! Along the last axis (the common case) each row is one contiguous run,
 //! reduced with independent lanes so that its loops vectorize; along
 //! another axis, the rows of the axis are combined element by element.
-//! Both have builds for AVX2 and AVX-512, in which `exp` and `ln` (from
-//! `vmath`) vectorize too.
+//! Both run in the widest build the CPU has (`run_widest`), in which `exp`
+//! and `ln` (from `vmath`) vectorize too.
 
-use super::super::parallel;
+use super::super::{Widest, parallel, run_widest};
 
 use super::{FloatKernel, KernelFloat};
 use crate::Result;
@@ -61,42 +61,24 @@ enum Block<'a, T> {
 
 /// Runs `block` into `dst` in the widest build the CPU has.
 fn run_block<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if super::super::avx512() {
-        // SAFETY: `avx512` checked at run time that this CPU has the
-        // AVX-512F, AVX2 and FMA instructions the build is for.
-        unsafe { block_avx512(block, dst, log) };
-        return;
-    } else if super::super::wide_simd() {
-        // SAFETY: `wide_simd` checked at run time that this CPU has the AVX2
-        // and FMA instructions the build is for.
-        unsafe { block_avx2(block, dst, log) };
-        return;
+    run_widest(Task { block, dst, log });
+}
+
+/// A block with its output, as [`run_widest`] takes it.
+struct Task<'a, 'b, T> {
+    block: Block<'a, T>,
+    dst: &'b mut [T],
+    log: bool,
+}
+
+impl<T: KernelFloat> Widest for Task<'_, '_, T> {
+    #[inline(always)]
+    fn run(self) {
+        match self.block {
+            Block::Row(src) => row(src, self.dst, self.log),
+            Block::Planes(src, scratch) => planes(src, self.dst, scratch, self.log),
+        }
     }
-    block_any(block, dst, log);
-}
-
-/// [`row`] or [`planes`], as `block` is.
-#[inline(always)]
-fn block_any<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
-    match block {
-        Block::Row(src) => row(src, dst, log),
-        Block::Planes(src, scratch) => planes(src, dst, scratch, log),
-    }
-}
-
-/// [`block_any`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
-    block_any(block, dst, log);
-}
-
-/// [`block_any`] compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn block_avx512<T: KernelFloat>(block: Block<'_, T>, dst: &mut [T], log: bool) {
-    block_any(block, dst, log);
 }
 
 /// Softmax (or log-softmax, `log`) along the rows of `src`, each `inner`
