@@ -247,10 +247,13 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
         let whole_rows =
             v.strides.last() == Some(&1) && v.shape.last().is_some_and(|n| n % outer == 0);
         let rows = L::elements(data).filter(|_| whole_rows);
+        // Where outputs `o0..` of rows `range` start in the buffer.
+        let row_starts = |range: std::ops::Range<usize>, o0: usize| -> Vec<usize> {
+            range.map(|r| v.offset_of(r * outer) + o0).collect()
+        };
         let fold = |o0: usize, acc: &mut [L::Acc]| {
             if let Some(elements) = rows {
-                let starts: Vec<usize> = (0..inner).map(|r| v.offset_of(r * outer) + o0).collect();
-                return fold_rows_in_place(op, acc, elements, &starts);
+                return fold_rows_in_place(op, acc, elements, &row_starts(0..inner, o0));
             }
             let mut buf = [L::default(); BLOCK];
             for r in 0..inner {
@@ -277,10 +280,8 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             let mut partials: Vec<Vec<L::Acc>> = vec![Vec::new(); blocks];
             parallel::for_each_item(&mut partials, |b, part| {
                 *part = vec![L::init(op); outer];
-                let starts: Vec<usize> = (b * per_block..((b + 1) * per_block).min(inner))
-                    .map(|r| v.offset_of(r * outer))
-                    .collect();
-                fold_rows_in_place(op, part, elements, &starts);
+                let range = b * per_block..((b + 1) * per_block).min(inner);
+                fold_rows_in_place(op, part, elements, &row_starts(range, 0));
             });
             for part in &partials {
                 for (acc, &p) in accs.iter_mut().zip(part) {
