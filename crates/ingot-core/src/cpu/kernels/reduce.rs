@@ -550,15 +550,15 @@ mod tests {
         let values: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 37) % 101) as f32 / 8.0)
             .collect();
-        let mut out = HostData::F32(vec![f32::NAN; cols]);
-        let arg = HostData::F32(values.clone());
-        reduce(
-            ReduceOp::Sum,
-            &[0],
-            (&arg, &View::contiguous(&[rows, cols])),
-            &mut out,
-        )
-        .unwrap();
+        let view = View::contiguous(&[rows, cols]);
+        let sum_rows = |arg: HostData, mut out: HostData| {
+            reduce(ReduceOp::Sum, &[0], (&arg, &view), &mut out).unwrap();
+            out
+        };
+        let out = sum_rows(
+            HostData::F32(values.clone()),
+            HostData::F32(vec![f32::NAN; cols]),
+        );
         let sums: Vec<f64> = (0..cols)
             .map(|c| (0..rows).map(|r| values[r * cols + c] as f64).sum::<f64>())
             .collect();
@@ -566,14 +566,7 @@ mod tests {
         // f16 rows are copied out, not read in place: the outputs go in
         // stretches over the threads instead.
         let arg = HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect());
-        let mut out = HostData::F16(vec![f16::NAN; cols]);
-        reduce(
-            ReduceOp::Sum,
-            &[0],
-            (&arg, &View::contiguous(&[rows, cols])),
-            &mut out,
-        )
-        .unwrap();
+        let out = sum_rows(arg, HostData::F16(vec![f16::NAN; cols]));
         assert_eq!(
             out,
             HostData::F16(sums.iter().map(|&v| f16::from_f64(v)).collect())
