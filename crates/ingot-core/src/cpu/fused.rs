@@ -120,20 +120,107 @@ pub(crate) struct FusedKernel {
 /// onto it.
 pub(crate) type Arg<'a> = (&'a HostData, &'a View);
 
-struct Regs {
-    f32: Vec<Vec<f32>>,
-    f64: Vec<Vec<f64>>,
-    i64: Vec<Vec<i64>>,
-    mask: Vec<Vec<u8>>,
+/// The registers of one kind.
+struct Bank<'a, T> {
+    regs: Vec<Vec<T>>,
+    /// `Some` where a register's value for the current block is a
+    /// contiguous stretch of an argument, read in place rather than copied.
+    bound: Vec<Option<&'a [T]>>,
 }
 
-impl Regs {
+impl<'a, T: Copy + Default> Bank<'a, T> {
+    fn new(n: usize) -> Self {
+        Bank {
+            regs: vec![vec![T::default(); BLOCK]; n],
+            bound: vec![None; n],
+        }
+    }
+
+    /// The first `len` values of register `i`.
+    #[inline(always)]
+    fn get(&self, i: usize, len: usize) -> &[T] {
+        match self.bound[i] {
+            Some(s) => &s[..len],
+            None => &self.regs[i][..len],
+        }
+    }
+
+    /// Register `i`'s storage, to be written: taken out (leaving an empty
+    /// vector) so that it can be written while other registers of its kind
+    /// are read; [`Bank::put`] gives it back.
+    #[inline(always)]
+    fn take(&mut self, i: usize) -> Vec<T> {
+        self.bound[i] = None;
+        std::mem::take(&mut self.regs[i])
+    }
+
+    #[inline(always)]
+    fn put(&mut self, i: usize, v: Vec<T>) {
+        self.regs[i] = v;
+    }
+
+    /// Register `i`'s first `len` values, to be written.
+    #[inline(always)]
+    fn slot(&mut self, i: usize, len: usize) -> &mut [T] {
+        self.bound[i] = None;
+        &mut self.regs[i][..len]
+    }
+
+    /// Makes register `i` read `values` in place for the current block.
+    #[inline(always)]
+    fn bind(&mut self, i: usize, values: &'a [T]) {
+        self.bound[i] = Some(values);
+    }
+}
+
+struct Regs<'a> {
+    f32: Bank<'a, f32>,
+    f64: Bank<'a, f64>,
+    i64: Bank<'a, i64>,
+    mask: Bank<'a, u8>,
+}
+
+impl Regs<'_> {
     fn new(n: [usize; 4]) -> Self {
         Regs {
-            f32: vec![vec![0.0; BLOCK]; n[0]],
-            f64: vec![vec![0.0; BLOCK]; n[1]],
-            i64: vec![vec![0; BLOCK]; n[2]],
-            mask: vec![vec![0; BLOCK]; n[3]],
+            f32: Bank::new(n[0]),
+            f64: Bank::new(n[1]),
+            i64: Bank::new(n[2]),
+            mask: Bank::new(n[3]),
+        }
+    }
+}
+
+/// An output stretch an instruction writes in place of its register (see
+/// [`direct_writes`]).
+enum Out<'b> {
+    F32(&'b mut [f32]),
+    F64(&'b mut [f64]),
+    I64(&'b mut [i64]),
+}
+
+impl<'b> Out<'b> {
+    #[inline(always)]
+    fn f32(out: Option<Out<'b>>) -> Option<&'b mut [f32]> {
+        match out {
+            Some(Out::F32(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn f64(out: Option<Out<'b>>) -> Option<&'b mut [f64]> {
+        match out {
+            Some(Out::F64(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn i64(out: Option<Out<'b>>) -> Option<&'b mut [i64]> {
+        match out {
+            Some(Out::I64(d)) => Some(d),
+            _ => None,
         }
     }
 }
@@ -171,14 +258,84 @@ impl<'a> Sink<'a> {
     fn store(&mut self, r: &Regs, reg: Reg, at: usize, len: usize) {
         let i = reg.index;
         match self {
-            Sink::F64(d) => store(&r.f64[i][..len], &mut d[at..], |x| x),
-            Sink::F32(d) => store(&r.f32[i][..len], &mut d[at..], |x| x),
-            Sink::F16(d) => store(&r.f32[i][..len], &mut d[at..], f16::from_f32),
-            Sink::BF16(d) => store(&r.f32[i][..len], &mut d[at..], bf16::from_f32),
-            Sink::I64(d) => store(&r.i64[i][..len], &mut d[at..], |x| x),
-            Sink::I32(d) => store(&r.i64[i][..len], &mut d[at..], |x| x as i32),
-            Sink::U8(d) => store(&r.i64[i][..len], &mut d[at..], |x| x as u8),
-            Sink::Bool(d) => store(&r.mask[i][..len], &mut d[at..], |x| x != 0),
+            Sink::F64(d) => store(r.f64.get(i, len), &mut d[at..], |x| x),
+            Sink::F32(d) => store(r.f32.get(i, len), &mut d[at..], |x| x),
+            Sink::F16(d) => store(r.f32.get(i, len), &mut d[at..], f16::from_f32),
+            Sink::BF16(d) => store(r.f32.get(i, len), &mut d[at..], bf16::from_f32),
+            Sink::I64(d) => store(r.i64.get(i, len), &mut d[at..], |x| x),
+            Sink::I32(d) => store(r.i64.get(i, len), &mut d[at..], |x| x as i32),
+            Sink::U8(d) => store(r.i64.get(i, len), &mut d[at..], |x| x as u8),
+            Sink::Bool(d) => store(r.mask.get(i, len), &mut d[at..], |x| x != 0),
+        }
+    }
+
+    /// Whether a register of `kind` holds this sink's values exactly, with
+    /// nothing to round.
+    fn holds(&self, kind: Kind) -> bool {
+        matches!(
+            (self, kind),
+            (Sink::F32(_), Kind::F32) | (Sink::F64(_), Kind::F64) | (Sink::I64(_), Kind::I64)
+        )
+    }
+
+    /// Elements `at..at + len`, for an instruction to write in place of its
+    /// register (where [`Sink::holds`] its kind).
+    #[inline(always)]
+    fn direct(&mut self, at: usize, len: usize) -> Option<Out<'_>> {
+        match self {
+            Sink::F32(d) => Some(Out::F32(&mut d[at..at + len])),
+            Sink::F64(d) => Some(Out::F64(&mut d[at..at + len])),
+            Sink::I64(d) => Some(Out::I64(&mut d[at..at + len])),
+            _ => None,
+        }
+    }
+}
+
+/// Which instructions write an output in place of their register: for
+/// each instruction, the sink it writes, and for each sink, whether it is
+/// written so (and not stored from its register at the end of a block).
+/// An instruction may when it is the last to write a register that is
+/// one output's value, of the output's type exactly, and that no later
+/// instruction reads: then the register's value is never needed.
+fn direct_writes(k: &FusedKernel, sinks: &[Sink<'_>]) -> (Vec<Option<usize>>, Vec<bool>) {
+    let mut by_instr = vec![None; k.instrs.len()];
+    let mut by_sink = vec![false; sinks.len()];
+    for (s, (sink, &reg)) in sinks.iter().zip(&k.outs).enumerate() {
+        let once = k.outs.iter().filter(|&&r| r == reg).count() == 1;
+        let last = k
+            .instrs
+            .iter()
+            .rposition(|i| i.dst() == reg || i.reads(reg));
+        let writes = |j: usize| k.instrs[j].dst() == reg && !k.instrs[j].reads(reg);
+        if let Some(j) = last.filter(|&j| once && j >= k.prologue && writes(j)) {
+            by_instr[j] = Some(s).filter(|_| sink.holds(reg.kind));
+            by_sink[s] = by_instr[j].is_some();
+        }
+    }
+    (by_instr, by_sink)
+}
+
+impl Instr {
+    /// The register this instruction writes.
+    fn dst(&self) -> Reg {
+        match *self {
+            Instr::Load { dst, .. }
+            | Instr::Const { dst, .. }
+            | Instr::Arange { dst, .. }
+            | Instr::Unary { dst, .. }
+            | Instr::Binary { dst, .. }
+            | Instr::Where { dst, .. }
+            | Instr::Cast { dst, .. } => dst,
+        }
+    }
+
+    /// Whether this instruction reads register `reg`.
+    fn reads(&self, reg: Reg) -> bool {
+        match *self {
+            Instr::Load { .. } | Instr::Const { .. } | Instr::Arange { .. } => false,
+            Instr::Unary { src, .. } | Instr::Cast { src, .. } => src == reg,
+            Instr::Binary { a, b, .. } => a == reg || b == reg,
+            Instr::Where { cond, a, b, .. } => cond == reg || a == reg || b == reg,
         }
     }
 }
@@ -210,6 +367,8 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
             task.push(sink);
         }
     }
+    let direct = direct_writes(k, &tasks[0]);
+    let direct = (&direct.0[..], &direct.1[..]);
     #[cfg(target_arch = "x86_64")]
     let wide = wide_simd();
     let work = |t: usize, sinks: &mut Vec<Sink<'_>>| {
@@ -218,10 +377,10 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
         if wide {
             // SAFETY: `wide_simd` checked at run time that this CPU has the
             // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
-            unsafe { run_chunk_avx2(k, args, t * size, len, sinks) };
+            unsafe { run_chunk_avx2(k, args, (t * size, len), sinks, direct) };
             return;
         }
-        run_chunk(k, args, t * size, len, sinks);
+        run_chunk(k, args, (t * size, len), sinks, direct);
     };
     parallel::for_each_item(&mut tasks, work);
     Ok(())
@@ -234,41 +393,62 @@ fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     }
 }
 
+/// Which instructions write which sinks in place of their registers, and
+/// which sinks are written so (see [`direct_writes`]).
+type Direct<'d> = (&'d [Option<usize>], &'d [bool]);
+
 /// Runs the program over elements `start..start + len`, whose stretch of
 /// each output `sinks` holds. Everything it calls is inlined, so
 /// [`run_chunk_avx2`] gets a copy vectorized for AVX2.
 #[inline(always)]
-fn run_chunk(k: &FusedKernel, args: &[Arg<'_>], start: usize, len: usize, sinks: &mut [Sink<'_>]) {
+fn run_chunk<'a>(
+    k: &FusedKernel,
+    args: &[Arg<'a>],
+    (start, len): (usize, usize),
+    sinks: &mut [Sink<'_>],
+    direct: Direct<'_>,
+) {
     let mut regs = Regs::new(k.n_regs);
     for instr in &k.instrs[..k.prologue] {
-        exec(instr, args, start, BLOCK.min(len), &mut regs);
+        exec(instr, args, start, BLOCK.min(len), &mut regs, None);
     }
     let whole = len / BLOCK * BLOCK;
     for at in (0..whole).step_by(BLOCK) {
         // A constant length, so that each instruction's loop has a known
         // trip count.
-        run_block(k, args, (start, at, BLOCK), sinks, &mut regs);
+        run_block(k, args, (start, at, BLOCK), sinks, &mut regs, direct);
     }
     if whole < len {
-        run_block(k, args, (start, whole, len - whole), sinks, &mut regs);
+        run_block(
+            k,
+            args,
+            (start, whole, len - whole),
+            sinks,
+            &mut regs,
+            direct,
+        );
     }
 }
 
 /// Runs the program over the `block` elements at `start + at` and stores
 /// them at `at` of each output stretch.
 #[inline(always)]
-fn run_block(
+fn run_block<'a>(
     k: &FusedKernel,
-    args: &[Arg<'_>],
+    args: &[Arg<'a>],
     (start, at, block): (usize, usize, usize),
     sinks: &mut [Sink<'_>],
-    regs: &mut Regs,
+    regs: &mut Regs<'a>,
+    (by_instr, by_sink): Direct<'_>,
 ) {
-    for instr in &k.instrs[k.prologue..] {
-        exec(instr, args, start + at, block, regs);
+    for (instr, &to) in k.instrs.iter().zip(by_instr).skip(k.prologue) {
+        let out = to.and_then(|s| sinks[s].direct(at, block));
+        exec(instr, args, start + at, block, regs, out);
     }
-    for (sink, &reg) in sinks.iter_mut().zip(&k.outs) {
-        sink.store(regs, reg, at, block);
+    for ((sink, &reg), &written) in sinks.iter_mut().zip(&k.outs).zip(by_sink) {
+        if !written {
+            sink.store(regs, reg, at, block);
+        }
     }
 }
 
@@ -278,43 +458,84 @@ fn run_block(
 unsafe fn run_chunk_avx2(
     k: &FusedKernel,
     args: &[Arg<'_>],
-    start: usize,
-    len: usize,
+    range: (usize, usize),
     sinks: &mut [Sink<'_>],
+    direct: Direct<'_>,
 ) {
-    run_chunk(k, args, start, len, sinks);
+    run_chunk(k, args, range, sinks, direct);
 }
 
-/// Takes register `$i` of `$regs.$kind` out (leaving an empty vector), so
-/// it can be written while other registers of the same kind are read.
+/// Runs `$body` with `$d` the stretch instruction writes: the output
+/// stretch `$out` where there is one, else the first `$len` values of
+/// register `$i` of `$regs.$kind` (taken out meanwhile, so that it can be
+/// written while other registers of its kind are read).
 macro_rules! with_dst {
-    ($regs:ident . $kind:ident [$i:expr], |$d:ident| $body:expr) => {{
-        let mut $d = std::mem::take(&mut $regs.$kind[$i]);
+    ($regs:ident . $kind:ident [$i:expr], $out:expr, $len:expr, |$d:ident| $body:expr) => {{
+        let mut reg = $regs.$kind.take($i);
+        let $d: &mut [_] = match $out {
+            Some(out) => out,
+            None => &mut reg[..$len],
+        };
         $body;
-        $regs.$kind[$i] = $d;
+        $regs.$kind.put($i, reg);
     }};
 }
 
 #[inline(always)]
-fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) {
+fn exec<'a>(
+    instr: &Instr,
+    args: &[Arg<'a>],
+    base: usize,
+    len: usize,
+    r: &mut Regs<'a>,
+    out: Option<Out<'_>>,
+) {
     match *instr {
         Instr::Load { arg, dst } => {
             let (data, view) = args[arg];
             let i = dst.index;
-            match dst.kind {
-                Kind::F32 => load_f32(data, view, base, &mut r.f32[i][..len]),
-                Kind::F64 => load_f64(data, view, base, &mut r.f64[i][..len]),
-                Kind::I64 => load_i64(data, view, base, &mut r.i64[i][..len]),
-                Kind::Mask => load_mask(data, view, base, &mut r.mask[i][..len]),
+            let in_place = out.is_none() && view.is_contiguous();
+            match (dst.kind, data) {
+                (Kind::F32, HostData::F32(v)) if in_place => {
+                    r.f32.bind(i, &v[view.offset + base..][..len])
+                }
+                (Kind::F64, HostData::F64(v)) if in_place => {
+                    r.f64.bind(i, &v[view.offset + base..][..len])
+                }
+                (Kind::I64, HostData::I64(v)) if in_place => {
+                    r.i64.bind(i, &v[view.offset + base..][..len])
+                }
+                (Kind::F32, _) => {
+                    with_dst!(r.f32[i], Out::f32(out), len, |d| load_f32(
+                        data, view, base, d
+                    ))
+                }
+                (Kind::F64, _) => {
+                    with_dst!(r.f64[i], Out::f64(out), len, |d| load_f64(
+                        data, view, base, d
+                    ))
+                }
+                (Kind::I64, _) => {
+                    with_dst!(r.i64[i], Out::i64(out), len, |d| load_i64(
+                        data, view, base, d
+                    ))
+                }
+                (Kind::Mask, _) => load_mask(data, view, base, r.mask.slot(i, len)),
             }
         }
         Instr::Const { value, dtype, dst } => {
             let i = dst.index;
             match dst.kind {
-                Kind::F32 => r.f32[i][..len].fill(round_f32(value as f32, dtype)),
-                Kind::F64 => r.f64[i][..len].fill(value),
-                Kind::I64 => r.i64[i][..len].fill(round_i64(value as i64, dtype)),
-                Kind::Mask => r.mask[i][..len].fill((value != 0.0) as u8),
+                Kind::F32 => {
+                    with_dst!(r.f32[i], Out::f32(out), len, |d| d
+                        .fill(round_f32(value as f32, dtype)))
+                }
+                Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| d.fill(value)),
+                Kind::I64 => {
+                    with_dst!(r.i64[i], Out::i64(out), len, |d| d
+                        .fill(round_i64(value as i64, dtype)))
+                }
+                Kind::Mask => r.mask.slot(i, len).fill((value != 0.0) as u8),
             }
         }
         Instr::Arange {
@@ -326,19 +547,21 @@ fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) 
             let at = |k: usize| start + (base + k) as f64 * step;
             let i = dst.index;
             match dst.kind {
-                Kind::F32 => r.f32[i][..len]
+                Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| d
                     .iter_mut()
                     .enumerate()
-                    .for_each(|(k, d)| *d = round_f32(at(k) as f32, dtype)),
-                Kind::F64 => r.f64[i][..len]
+                    .for_each(|(k, d)| *d = round_f32(at(k) as f32, dtype))),
+                Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| d
                     .iter_mut()
                     .enumerate()
-                    .for_each(|(k, d)| *d = at(k)),
-                Kind::I64 => r.i64[i][..len]
+                    .for_each(|(k, d)| *d = at(k))),
+                Kind::I64 => with_dst!(r.i64[i], Out::i64(out), len, |d| d
                     .iter_mut()
                     .enumerate()
-                    .for_each(|(k, d)| *d = round_i64(at(k) as i64, dtype)),
-                Kind::Mask => r.mask[i][..len]
+                    .for_each(|(k, d)| *d = round_i64(at(k) as i64, dtype))),
+                Kind::Mask => r
+                    .mask
+                    .slot(i, len)
                     .iter_mut()
                     .enumerate()
                     .for_each(|(k, d)| *d = (at(k) != 0.0) as u8),
@@ -347,59 +570,62 @@ fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) 
         Instr::Unary { op, src, dst } => {
             let (s, i) = (src.index, dst.index);
             match dst.kind {
-                Kind::F32 => {
-                    with_dst!(r.f32[i], |d| unary_f32(op, &r.f32[s][..len], &mut d[..len]))
-                }
-                Kind::F64 => with_dst!(r.f64[i], |d| unary_float(
+                Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| unary_f32(
                     op,
-                    &r.f64[s][..len],
-                    &mut d[..len]
+                    r.f32.get(s, len),
+                    d
                 )),
-                Kind::I64 => {
-                    with_dst!(r.i64[i], |d| unary_int(op, &r.i64[s][..len], &mut d[..len]))
-                }
-                Kind::Mask => with_dst!(r.mask[i], |d| unary_mask(
+                Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| unary_float(
                     op,
-                    &r.mask[s][..len],
-                    &mut d[..len]
+                    r.f64.get(s, len),
+                    d
+                )),
+                Kind::I64 => with_dst!(r.i64[i], Out::i64(out), len, |d| unary_int(
+                    op,
+                    r.i64.get(s, len),
+                    d
+                )),
+                Kind::Mask => with_dst!(r.mask[i], None, len, |d| unary_mask(
+                    op,
+                    r.mask.get(s, len),
+                    d
                 )),
             }
         }
         Instr::Binary { op, a, b, dst } => {
             let (x, y, i) = (a.index, b.index, dst.index);
             if op.is_predicate() {
-                with_dst!(r.mask[i], |d| match a.kind {
-                    Kind::F32 => predicate(op, &r.f32[x][..len], &r.f32[y][..len], &mut d[..len]),
-                    Kind::F64 => predicate(op, &r.f64[x][..len], &r.f64[y][..len], &mut d[..len]),
-                    Kind::I64 => predicate(op, &r.i64[x][..len], &r.i64[y][..len], &mut d[..len]),
-                    Kind::Mask =>
-                        predicate(op, &r.mask[x][..len], &r.mask[y][..len], &mut d[..len]),
+                with_dst!(r.mask[i], None, len, |d| match a.kind {
+                    Kind::F32 => predicate(op, r.f32.get(x, len), r.f32.get(y, len), d),
+                    Kind::F64 => predicate(op, r.f64.get(x, len), r.f64.get(y, len), d),
+                    Kind::I64 => predicate(op, r.i64.get(x, len), r.i64.get(y, len), d),
+                    Kind::Mask => predicate(op, r.mask.get(x, len), r.mask.get(y, len), d),
                 });
             } else {
                 match dst.kind {
-                    Kind::F32 => with_dst!(r.f32[i], |d| binary_float(
+                    Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| binary_float(
                         op,
-                        &r.f32[x][..len],
-                        &r.f32[y][..len],
-                        &mut d[..len]
+                        r.f32.get(x, len),
+                        r.f32.get(y, len),
+                        d
                     )),
-                    Kind::F64 => with_dst!(r.f64[i], |d| binary_float(
+                    Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| binary_float(
                         op,
-                        &r.f64[x][..len],
-                        &r.f64[y][..len],
-                        &mut d[..len]
+                        r.f64.get(x, len),
+                        r.f64.get(y, len),
+                        d
                     )),
-                    Kind::I64 => with_dst!(r.i64[i], |d| binary_int(
+                    Kind::I64 => with_dst!(r.i64[i], Out::i64(out), len, |d| binary_int(
                         op,
-                        &r.i64[x][..len],
-                        &r.i64[y][..len],
-                        &mut d[..len]
+                        r.i64.get(x, len),
+                        r.i64.get(y, len),
+                        d
                     )),
-                    Kind::Mask => with_dst!(r.mask[i], |d| binary_mask(
+                    Kind::Mask => with_dst!(r.mask[i], None, len, |d| binary_mask(
                         op,
-                        &r.mask[x][..len],
-                        &r.mask[y][..len],
-                        &mut d[..len]
+                        r.mask.get(x, len),
+                        r.mask.get(y, len),
+                        d
                     )),
                 }
             }
@@ -407,37 +633,33 @@ fn exec(instr: &Instr, args: &[Arg<'_>], base: usize, len: usize, r: &mut Regs) 
         Instr::Where { cond, a, b, dst } => {
             let (c, x, y, i) = (cond.index, a.index, b.index, dst.index);
             match dst.kind {
-                Kind::F32 => with_dst!(r.f32[i], |d| select(
-                    &r.mask[c][..len],
-                    &r.f32[x][..len],
-                    &r.f32[y][..len],
-                    &mut d[..len]
+                Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| select(
+                    r.mask.get(c, len),
+                    r.f32.get(x, len),
+                    r.f32.get(y, len),
+                    d
                 )),
-                Kind::F64 => with_dst!(r.f64[i], |d| select(
-                    &r.mask[c][..len],
-                    &r.f64[x][..len],
-                    &r.f64[y][..len],
-                    &mut d[..len]
+                Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| select(
+                    r.mask.get(c, len),
+                    r.f64.get(x, len),
+                    r.f64.get(y, len),
+                    d
                 )),
-                Kind::I64 => with_dst!(r.i64[i], |d| select(
-                    &r.mask[c][..len],
-                    &r.i64[x][..len],
-                    &r.i64[y][..len],
-                    &mut d[..len]
+                Kind::I64 => with_dst!(r.i64[i], Out::i64(out), len, |d| select(
+                    r.mask.get(c, len),
+                    r.i64.get(x, len),
+                    r.i64.get(y, len),
+                    d
                 )),
-                Kind::Mask => {
-                    let mut d = std::mem::take(&mut r.mask[i]);
-                    select(
-                        &r.mask[c][..len],
-                        &r.mask[x][..len],
-                        &r.mask[y][..len],
-                        &mut d[..len],
-                    );
-                    r.mask[i] = d;
-                }
+                Kind::Mask => with_dst!(r.mask[i], None, len, |d| select(
+                    r.mask.get(c, len),
+                    r.mask.get(x, len),
+                    r.mask.get(y, len),
+                    d
+                )),
             }
         }
-        Instr::Cast { src, to, dst } => cast(r, src, to, dst, len),
+        Instr::Cast { src, to, dst } => cast(r, src, (to, dst), len, out),
     }
 }
 
@@ -852,48 +1074,171 @@ fn round_i64(x: i64, dtype: DType) -> i64 {
 /// Converts between register kinds, rounding to the target dtype: float to
 /// integer truncates, anything to Bool tests `!= 0` (NaN is true).
 #[inline(always)]
-fn cast(r: &mut Regs, src: Reg, to: DType, dst: Reg, len: usize) {
+fn cast(r: &mut Regs, src: Reg, (to, dst): (DType, Reg), len: usize, out: Option<Out<'_>>) {
     let (s, i) = (src.index, dst.index);
-    match (src.kind, dst.kind) {
-        (Kind::F32, Kind::F32) => {
-            with_dst!(r.f32[i], |d| map(&r.f32[s][..len], &mut d[..len], |x| {
-                round_f32(x, to)
-            }))
+    match dst.kind {
+        Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| match src.kind {
+            Kind::F32 => map(r.f32.get(s, len), d, |x| round_f32(x, to)),
+            Kind::F64 => map(r.f64.get(s, len), d, |x| round_f32(x as f32, to)),
+            Kind::I64 => map(r.i64.get(s, len), d, |x| round_f32(x as f32, to)),
+            Kind::Mask => map(r.mask.get(s, len), d, f32::from),
+        }),
+        Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| match src.kind {
+            Kind::F32 => map(r.f32.get(s, len), d, f64::from),
+            Kind::F64 => d.copy_from_slice(r.f64.get(s, len)),
+            Kind::I64 => map(r.i64.get(s, len), d, |x| x as f64),
+            Kind::Mask => map(r.mask.get(s, len), d, f64::from),
+        }),
+        Kind::I64 => with_dst!(r.i64[i], Out::i64(out), len, |d| match src.kind {
+            Kind::F32 => map(r.f32.get(s, len), d, |x| round_i64(x as i64, to)),
+            Kind::F64 => map(r.f64.get(s, len), d, |x| round_i64(x as i64, to)),
+            Kind::I64 => map(r.i64.get(s, len), d, |x| round_i64(x, to)),
+            Kind::Mask => map(r.mask.get(s, len), d, i64::from),
+        }),
+        Kind::Mask => with_dst!(r.mask[i], None, len, |d| match src.kind {
+            Kind::F32 => map(r.f32.get(s, len), d, |x| (x != 0.0) as u8),
+            Kind::F64 => map(r.f64.get(s, len), d, |x| (x != 0.0) as u8),
+            Kind::I64 => map(r.i64.get(s, len), d, |x| (x != 0) as u8),
+            Kind::Mask => d.copy_from_slice(r.mask.get(s, len)),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(kind: Kind, index: usize) -> Reg {
+        Reg { kind, index }
+    }
+
+    /// Runs `k` over `args` into outputs of the given dtypes and `n`
+    /// elements each.
+    fn run_into(k: &FusedKernel, args: &[Arg<'_>], dtypes: &[DType], n: usize) -> Vec<HostData> {
+        let mut outs: Vec<HostData> = dtypes.iter().map(|&d| HostData::zeros(d, n)).collect();
+        run(k, args, &mut outs).unwrap();
+        outs
+    }
+
+    /// `x + 1` (register 1) is an output and is read again for the second
+    /// output `(x + 1) * y`, which the third output repeats: only the last
+    /// writer of a register nothing reads later, stored once and of the
+    /// output's type, writes its output in place.
+    #[test]
+    fn outputs_written_in_place_match_those_stored_from_registers() {
+        let f = |i| reg(Kind::F32, i);
+        let k = FusedKernel {
+            instrs: vec![
+                Instr::Const {
+                    value: 1.0,
+                    dtype: DType::F32,
+                    dst: f(0),
+                },
+                Instr::Load { arg: 0, dst: f(1) },
+                Instr::Binary {
+                    op: BinaryOp::Add,
+                    a: f(1),
+                    b: f(0),
+                    dst: f(2),
+                },
+                Instr::Load { arg: 1, dst: f(3) },
+                Instr::Binary {
+                    op: BinaryOp::Mul,
+                    a: f(2),
+                    b: f(3),
+                    dst: f(4),
+                },
+            ],
+            prologue: 1,
+            n_regs: [5, 0, 0, 0],
+            outs: vec![f(2), f(4), f(4)],
+        };
+        // More than one block per chunk, and a ragged last block; `x` is
+        // read in place from an offset, `y` is a transposed view.
+        let (rows, cols) = (37, 101);
+        let n = rows * cols;
+        let x: Vec<f32> = (0..n + 5).map(|i| i as f32 * 0.5).collect();
+        let y: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+        let (x, y) = (HostData::F32(x), HostData::F32(y));
+        let xv = View {
+            shape: vec![rows, cols],
+            strides: vec![cols, 1],
+            offset: 5,
+        };
+        let yv = View {
+            shape: vec![rows, cols],
+            strides: vec![1, rows],
+            offset: 0,
+        };
+        let mut bufs = [DType::F32, DType::F16, DType::F32].map(|d| HostData::zeros(d, n));
+        let sinks: Vec<Sink<'_>> = bufs.iter_mut().flat_map(|b| Sink::chunks(b, n)).collect();
+        assert_eq!(direct_writes(&k, &sinks).1, [false, false, false]);
+        let one = FusedKernel {
+            outs: vec![f(4)],
+            ..k.clone()
+        };
+        let (by_instr, by_sink) = direct_writes(&one, &sinks[..1]);
+        assert_eq!(
+            (&by_instr[..], &by_sink[..]),
+            (&[None, None, None, None, Some(0)][..], &[true][..])
+        );
+
+        let outs = run_into(
+            &k,
+            &[(&x, &xv), (&y, &yv)],
+            &[DType::F32, DType::F16, DType::F32],
+            n,
+        );
+        let (HostData::F32(a), HostData::F16(b), HostData::F32(c)) = (&outs[0], &outs[1], &outs[2])
+        else {
+            panic!("output dtypes");
+        };
+        for i in 0..n {
+            let (r, col) = (i / cols, i % cols);
+            let want_a = (i + 5) as f32 * 0.5 + 1.0;
+            let want_b = want_a * (((col * rows + r) % 7) as f32 - 3.0);
+            assert_eq!(a[i], want_a, "x + 1 at {i}");
+            assert_eq!(c[i], want_b, "(x + 1) * y at {i}");
+            assert_eq!(b[i], f16::from_f32(want_b), "f16 (x + 1) * y at {i}");
         }
-        (Kind::F64, Kind::F32) => map(&r.f64[s][..len], &mut r.f32[i][..len], |x| {
-            round_f32(x as f32, to)
-        }),
-        (Kind::I64, Kind::F32) => map(&r.i64[s][..len], &mut r.f32[i][..len], |x| {
-            round_f32(x as f32, to)
-        }),
-        (Kind::Mask, Kind::F32) => map(&r.mask[s][..len], &mut r.f32[i][..len], f32::from),
-        (Kind::F32, Kind::F64) => map(&r.f32[s][..len], &mut r.f64[i][..len], f64::from),
-        (Kind::F64, Kind::F64) => {
-            with_dst!(r.f64[i], |d| d[..len].copy_from_slice(&r.f64[s][..len]))
-        }
-        (Kind::I64, Kind::F64) => map(&r.i64[s][..len], &mut r.f64[i][..len], |x| x as f64),
-        (Kind::Mask, Kind::F64) => map(&r.mask[s][..len], &mut r.f64[i][..len], f64::from),
-        (Kind::F32, Kind::I64) => map(&r.f32[s][..len], &mut r.i64[i][..len], |x| {
-            round_i64(x as i64, to)
-        }),
-        (Kind::F64, Kind::I64) => map(&r.f64[s][..len], &mut r.i64[i][..len], |x| {
-            round_i64(x as i64, to)
-        }),
-        (Kind::I64, Kind::I64) => {
-            with_dst!(r.i64[i], |d| map(&r.i64[s][..len], &mut d[..len], |x| {
-                round_i64(x, to)
-            }))
-        }
-        (Kind::Mask, Kind::I64) => map(&r.mask[s][..len], &mut r.i64[i][..len], i64::from),
-        (Kind::F32, Kind::Mask) => map(&r.f32[s][..len], &mut r.mask[i][..len], |x| {
-            (x != 0.0) as u8
-        }),
-        (Kind::F64, Kind::Mask) => map(&r.f64[s][..len], &mut r.mask[i][..len], |x| {
-            (x != 0.0) as u8
-        }),
-        (Kind::I64, Kind::Mask) => map(&r.i64[s][..len], &mut r.mask[i][..len], |x| (x != 0) as u8),
-        (Kind::Mask, Kind::Mask) => {
-            with_dst!(r.mask[i], |d| d[..len].copy_from_slice(&r.mask[s][..len]))
+        let outs = run_into(&one, &[(&x, &xv), (&y, &yv)], &[DType::F32], n);
+        assert_eq!(outs[0], HostData::F32(c.clone()));
+    }
+
+    /// A load that is the output copies its view straight into it:
+    /// contiguous, strided, and converted (f16 into f32).
+    #[test]
+    fn a_loaded_output_copies_its_view() {
+        let k = FusedKernel {
+            instrs: vec![Instr::Load {
+                arg: 0,
+                dst: reg(Kind::F32, 0),
+            }],
+            prologue: 0,
+            n_regs: [1, 0, 0, 0],
+            outs: vec![reg(Kind::F32, 0)],
+        };
+        let (rows, cols) = (300, 3);
+        let n = rows * cols;
+        let src: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let wide = HostData::F32(src.clone());
+        let half = HostData::F16(src.iter().map(|&v| f16::from_f32(v)).collect());
+        let straight = View::contiguous(&[rows, cols]);
+        let transposed = View {
+            shape: vec![cols, rows],
+            strides: vec![1, cols],
+            offset: 0,
+        };
+        let t: Vec<f32> = (0..n)
+            .map(|i| ((i % rows) * cols + i / rows) as f32)
+            .collect();
+        for (data, view, want) in [
+            (&wide, &straight, &src),
+            (&wide, &transposed, &t),
+            (&half, &transposed, &t),
+        ] {
+            let outs = run_into(&k, &[(data, view)], &[DType::F32], n);
+            assert_eq!(outs[0], HostData::F32(want.clone()));
         }
     }
 }
