@@ -1,6 +1,6 @@
 //! Fused elementwise kernels: a chain of elementwise ops runs as one pass over
 //! memory. The planner turns the chain into a short register program; this
-//! module runs it over blocks of [`BLOCK`] elements that stay in L1 cache,
+//! module runs it over blocks of [`REG_LEN`] elements that stay in L1 cache,
 //! each instruction a tight loop the compiler vectorizes.
 //!
 //! Values are computed in one of four register kinds: `f32` (for F32, F16
@@ -22,8 +22,12 @@ use super::{Widest, run_widest};
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::{DType, Error, HostData, Result};
 
-/// Elements per block: one register of the program.
+/// Elements per block of the kernels that read views a block at a time
+/// into buffers (reductions, index ops).
 pub(crate) const BLOCK: usize = 256;
+
+/// Elements per block of a fused kernel: one register of the program.
+const REG_LEN: usize = 1024;
 
 /// Register kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,9 +133,10 @@ struct Bank<'a, T> {
 }
 
 impl<'a, T: Copy + Default> Bank<'a, T> {
-    fn new(n: usize) -> Self {
+    /// `n` registers of `len` values.
+    fn new(n: usize, len: usize) -> Self {
         Bank {
-            regs: vec![vec![T::default(); BLOCK]; n],
+            regs: (0..n).map(|_| vec![T::default(); len]).collect(),
             bound: vec![None; n],
         }
     }
@@ -181,12 +186,13 @@ struct Regs<'a> {
 }
 
 impl Regs<'_> {
-    fn new(n: [usize; 4]) -> Self {
+    /// Registers for blocks of up to `len` values, `n` of each kind.
+    fn new(n: [usize; 4], len: usize) -> Self {
         Regs {
-            f32: Bank::new(n[0]),
-            f64: Bank::new(n[1]),
-            i64: Bank::new(n[2]),
-            mask: Bank::new(n[3]),
+            f32: Bank::new(n[0], len),
+            f64: Bank::new(n[1], len),
+            i64: Bank::new(n[2], len),
+            mask: Bank::new(n[3], len),
         }
     }
 }
@@ -358,7 +364,7 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
     if n == 0 {
         return Ok(());
     }
-    let size = chunk_len(n, BLOCK);
+    let size = chunk_len(n, REG_LEN);
     // One task per stretch of `size` elements, holding that stretch of every
     // output.
     let mut tasks: Vec<Vec<Sink<'_>>> = (0..n.div_ceil(size)).map(|_| Vec::new()).collect();
@@ -408,15 +414,15 @@ fn run_chunk<'a>(
     sinks: &mut [Sink<'_>],
     direct: Direct<'_>,
 ) {
-    let mut regs = Regs::new(k.n_regs);
+    let mut regs = Regs::new(k.n_regs, REG_LEN.min(len));
     for instr in &k.instrs[..k.prologue] {
-        exec(instr, args, start, BLOCK.min(len), &mut regs, None);
+        exec(instr, args, start, REG_LEN.min(len), &mut regs, None);
     }
-    let whole = len / BLOCK * BLOCK;
-    for at in (0..whole).step_by(BLOCK) {
+    let whole = len / REG_LEN * REG_LEN;
+    for at in (0..whole).step_by(REG_LEN) {
         // A constant length, so that each instruction's loop has a known
         // trip count.
-        run_block(k, args, (start, at, BLOCK), sinks, &mut regs, direct);
+        run_block(k, args, (start, at, REG_LEN), sinks, &mut regs, direct);
     }
     if whole < len {
         run_block(
