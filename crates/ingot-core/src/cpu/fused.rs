@@ -863,7 +863,11 @@ struct UnaryF32<'a> {
 impl Widest for UnaryF32<'_> {
     #[inline(always)]
     fn run(self) {
-        unary_float(self.op, self.s, self.d);
+        match self.op {
+            UnaryOp::Exp => vmath::exp_into(self.s, self.d),
+            UnaryOp::Sigmoid => vmath::sigmoid_into(self.s, self.d),
+            op => unary_float(op, self.s, self.d),
+        }
     }
 }
 
