@@ -866,6 +866,7 @@ impl Widest for UnaryF32<'_> {
         match self.op {
             UnaryOp::Exp => vmath::exp_into(self.s, self.d),
             UnaryOp::Sigmoid => vmath::sigmoid_into(self.s, self.d),
+            UnaryOp::Gelu => vmath::gelu_into(self.s, self.d),
             op => unary_float(op, self.s, self.d),
         }
     }
