@@ -746,6 +746,9 @@ pub(crate) trait FloatOps: Float + Send + Sync + 'static {
     fn round_half_even(self) -> Self;
     /// `e^x`.
     fn vexp(self) -> Self;
+    /// `e^x` for `x <= 0`, where results below `2^-124` may be 0 (see
+    /// [`vmath::exp_nonpositive`]).
+    fn vexp_nonpositive(self) -> Self;
     /// The natural logarithm.
     fn vln(self) -> Self;
     /// The hyperbolic tangent.
@@ -765,6 +768,10 @@ impl FloatOps for f32 {
     #[inline(always)]
     fn vexp(self) -> Self {
         vmath::exp(self)
+    }
+    #[inline(always)]
+    fn vexp_nonpositive(self) -> Self {
+        vmath::exp_nonpositive(self)
     }
     #[inline(always)]
     fn vln(self) -> Self {
@@ -790,6 +797,10 @@ impl FloatOps for f64 {
     }
     #[inline(always)]
     fn vexp(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn vexp_nonpositive(self) -> Self {
         self.exp()
     }
     #[inline(always)]

@@ -135,6 +135,20 @@ fn exp_normal(x: f32) -> f32 {
     f32::from_bits((p.to_bits() as i32).wrapping_add(i << 23) as u32)
 }
 
+/// `e^x` for the `x <= 0` of a softmax, whose results are added to a sum
+/// of at least 1: [`exp`]'s result down to `x = -86`, 0 below (where `e^x`
+/// is under `2^-124`, no part of the sum), NaN kept.
+#[inline(always)]
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    if x >= EXP_NORMAL_MIN {
+        exp_normal(x)
+    } else if x.is_nan() {
+        x
+    } else {
+        0.0
+    }
+}
+
 /// `d[i] = exp(s[i])`: through [`exp_normal`], and where any argument is
 /// outside its range (under- or overflow, NaN), those again through
 /// [`exp`].
@@ -475,6 +489,19 @@ mod tests {
             assert_same(s, sigmoid_into, sigmoid);
             assert_same(s, gelu_into, gelu);
         }
+    }
+
+    /// `exp_nonpositive` is `exp` down to -86, then 0; NaN stays NaN.
+    #[test]
+    fn exp_nonpositive_is_exp_until_results_leave_the_normal_floats() {
+        for x in arguments(997).filter(|&x| x <= 0.0) {
+            let want = if x >= EXP_NORMAL_MIN { exp(x) } else { 0.0 };
+            let got = exp_nonpositive(x);
+            let same = got.to_bits() == want.to_bits() || (x.is_nan() && got.is_nan());
+            assert!(same, "{got:e} at {x:e}, want {want:e}");
+        }
+        assert!(exp_nonpositive(f32::NAN).is_nan());
+        assert!(exp(EXP_NORMAL_MIN) > 2f32.powi(-125));
     }
 
     /// Asserts that `into` gives `f` of each of `s`, bit for bit.

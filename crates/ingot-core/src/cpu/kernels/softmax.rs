@@ -4,7 +4,10 @@
 //! reduced with independent lanes so that its loops vectorize; along
 //! another axis, the rows of the axis are combined element by element.
 //! Both run in the widest build the CPU has (`run_widest`), in which `exp`
-//! and `ln` (from `vmath`) vectorize too.
+//! and `ln` (from `vmath`) vectorize too. The shifted entries are at most
+//! 0 and their sum at least 1, so `exp` takes its one-step scale
+//! (`vmath::exp_nonpositive`): softmax outputs below `2^-124` come out 0,
+//! log-softmax keeps them.
 
 use super::super::{Widest, parallel, run_widest};
 
@@ -107,7 +110,7 @@ fn planes<T: KernelFloat>(
             .zip(maxes.iter())
             .zip(sums.iter_mut())
         {
-            let e = (v - m).vexp();
+            let e = (v - m).vexp_nonpositive();
             *s += e;
             *d = if log { v - m } else { e };
         }
@@ -147,7 +150,7 @@ fn row<T: KernelFloat>(src: &[T], dst: &mut [T], log: bool) {
     let mut pairs = dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES));
     for (d, s) in &mut pairs {
         for ((d, &v), sum) in d.iter_mut().zip(s).zip(sums.iter_mut()) {
-            let e = (v - max).vexp();
+            let e = (v - max).vexp_nonpositive();
             *sum += e;
             *d = if log { v - max } else { e };
         }
@@ -155,7 +158,7 @@ fn row<T: KernelFloat>(src: &[T], dst: &mut [T], log: bool) {
     let done = src.len() / LANES * LANES;
     let mut sum = T::zero();
     for (d, &v) in dst[done..].iter_mut().zip(&src[done..]) {
-        let e = (v - max).vexp();
+        let e = (v - max).vexp_nonpositive();
         sum += e;
         *d = if log { v - max } else { e };
     }
