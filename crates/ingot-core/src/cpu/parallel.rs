@@ -191,19 +191,33 @@ pub(crate) fn for_each_index_init<S>(
         return;
     }
     // A few runs of consecutive indices per thread: fewer trips to the
-    // shared counter than one per index, and still some balancing.
-    let runs = n.min(num_threads() * 4);
-    let next = AtomicUsize::new(0);
+    // shared counters than one per index, and still some balancing.
+    let threads = num_threads();
+    let runs = n.min(threads * 4);
+    // The runs form one group per thread, in order, and each thread starts
+    // on its own group: consecutive loops over the same data give a thread
+    // the same part, which its caches may still hold (relu over 1M f32 on
+    // a 16-core host, 4 threads: 130 us where each run went to whichever
+    // thread asked first, PyTorch's static split 60). A thread done with
+    // its group takes runs from the others that are left.
+    let groups = threads.min(runs);
+    let next: Vec<AtomicUsize> = (0..groups)
+        .map(|g| AtomicUsize::new(g * runs / groups))
+        .collect();
     broadcast(&|| {
         let mut state = None;
-        loop {
-            let r = next.fetch_add(1, Ordering::Relaxed);
-            if r >= runs {
-                break;
-            }
-            let s = state.get_or_insert_with(&init);
-            for i in r * n / runs..(r + 1) * n / runs {
-                f(s, i);
+        let me = thread_index() % groups;
+        for g in (0..groups).map(|d| (me + d) % groups) {
+            let end = (g + 1) * runs / groups;
+            loop {
+                let r = next[g].fetch_add(1, Ordering::Relaxed);
+                if r >= end {
+                    break;
+                }
+                let s = state.get_or_insert_with(&init);
+                for i in r * n / runs..(r + 1) * n / runs {
+                    f(s, i);
+                }
             }
         }
     });
@@ -329,6 +343,23 @@ mod tests {
             }
         });
         assert!(data.iter().enumerate().all(|(k, &x)| x == k as u32 + 1));
+    }
+
+    /// Fewer indices than threads, as many as the runs, and more, not
+    /// divisible by them: the runs' groups cover every index once.
+    #[test]
+    fn every_index_runs_once_whatever_the_count() {
+        let threads = num_threads();
+        for n in [1, 2, threads, threads * 4, threads * 4 + 1, 1003] {
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            for_each_index(n, |i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "n = {n}"
+            );
+        }
     }
 
     #[test]
