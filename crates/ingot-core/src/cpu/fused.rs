@@ -12,7 +12,7 @@
 use half::{bf16, f16};
 use num_traits::Float;
 
-use super::exec::chunk_len;
+use super::exec::{chunk_len, threads_for};
 use super::parallel;
 use super::view::View;
 use super::vmath;
@@ -321,6 +321,33 @@ fn direct_writes(k: &FusedKernel, sinks: &[Sink<'_>]) -> (Vec<Option<usize>>, Ve
     (by_instr, by_sink)
 }
 
+impl FusedKernel {
+    /// The work per element of the instructions that run every block, in
+    /// units of a simple arithmetic op: transcendental functions and powers
+    /// count as 8 (relu or add_scalar of a loaded value weighs 2).
+    fn weight(&self) -> usize {
+        let heavy = |i: &Instr| match i {
+            Instr::Unary { op, .. } => matches!(
+                op,
+                UnaryOp::Exp
+                    | UnaryOp::Log
+                    | UnaryOp::Tanh
+                    | UnaryOp::Sigmoid
+                    | UnaryOp::Gelu
+                    | UnaryOp::Erf
+                    | UnaryOp::Sin
+                    | UnaryOp::Cos
+            ),
+            Instr::Binary { op, .. } => *op == BinaryOp::Pow,
+            _ => false,
+        };
+        self.instrs[self.prologue..]
+            .iter()
+            .map(|i| if heavy(i) { 8 } else { 1 })
+            .sum()
+    }
+}
+
 impl Instr {
     /// The register this instruction writes.
     fn dst(&self) -> Reg {
@@ -364,7 +391,9 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
     if n == 0 {
         return Ok(());
     }
-    let size = chunk_len(n, REG_LEN);
+    // Heavier programs are worth spreading over more threads.
+    let threads = threads_for(n.saturating_mul(k.weight()) / 2);
+    let size = chunk_len(n, threads, REG_LEN);
     // One task per stretch of `size` elements, holding that stretch of every
     // output.
     let mut tasks: Vec<Vec<Sink<'_>>> = (0..n.div_ceil(size)).map(|_| Vec::new()).collect();
@@ -388,7 +417,7 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
         }
         run_chunk(k, args, (t * size, len), sinks, direct);
     };
-    parallel::for_each_item(&mut tasks, work);
+    parallel::for_each_item_on(threads, &mut tasks, work);
     Ok(())
 }
 
@@ -1225,6 +1254,33 @@ mod tests {
         }
         let outs = run_into(&one, &[(&x, &xv), (&y, &yv)], &[DType::F32], n);
         assert_eq!(outs[0], HostData::F32(c.clone()));
+    }
+
+    /// Transcendental ops weigh more than arithmetic; the prologue is not
+    /// counted.
+    #[test]
+    fn heavier_programs_weigh_more() {
+        let f = |i| reg(Kind::F32, i);
+        let program = |op| FusedKernel {
+            instrs: vec![
+                Instr::Const {
+                    value: 2.0,
+                    dtype: DType::F32,
+                    dst: f(0),
+                },
+                Instr::Load { arg: 0, dst: f(1) },
+                Instr::Unary {
+                    op,
+                    src: f(1),
+                    dst: f(2),
+                },
+            ],
+            prologue: 1,
+            n_regs: [3, 0, 0, 0],
+            outs: vec![f(2)],
+        };
+        assert_eq!(program(UnaryOp::Relu).weight(), 2);
+        assert_eq!(program(UnaryOp::Gelu).weight(), 9);
     }
 
     /// A load that is the output copies its view straight into it:

@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, TryLockError};
+use std::sync::{Mutex, OnceLock, RwLock, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -48,12 +48,16 @@ struct Job(*const (dyn Fn() + Sync + 'static));
 // SAFETY: the pointee is `Sync`, and `broadcast` keeps it alive while any
 // helper can reach it.
 unsafe impl Send for Job {}
+// SAFETY: as above; helpers only copy the pointer out and call through it.
+unsafe impl Sync for Job {}
 
 struct Pool {
     /// Held while a loop runs.
     busy: Mutex<()>,
     /// The current loop, if one is open to helpers.
-    job: Mutex<Option<Job>>,
+    job: RwLock<Option<Job>>,
+    /// How many helpers the current loop asks to join: the first ones.
+    width: AtomicUsize,
     /// Bumped to announce a loop.
     epoch: AtomicUsize,
     /// Helpers inside the current loop's body.
@@ -80,7 +84,8 @@ fn pool() -> &'static Pool {
         }
         Pool {
             busy: Mutex::new(()),
-            job: Mutex::new(None),
+            job: RwLock::new(None),
+            width: AtomicUsize::new(0),
             epoch: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
@@ -123,9 +128,13 @@ fn helper(pool: &'static Pool, me: usize) {
             sleeping.store(false, Ordering::SeqCst);
         }
         seen = pool.epoch.load(Ordering::SeqCst);
+        if me >= pool.width.load(Ordering::SeqCst) {
+            // Not asked to join this loop.
+            continue;
+        }
         pool.active.fetch_add(1, Ordering::SeqCst);
         // The loop may have closed between the epoch bump and now.
-        let job = *pool.job.lock().unwrap_or_else(|e| e.into_inner());
+        let job = *pool.job.read().unwrap_or_else(|e| e.into_inner());
         if let Some(Job(body)) = job {
             // SAFETY: `broadcast` keeps the body alive until `active` drops
             // back to zero, and this helper counted itself in before it read
@@ -139,12 +148,13 @@ fn helper(pool: &'static Pool, me: usize) {
     }
 }
 
-/// Runs `body` on the calling thread and on every helper that is free to
-/// join, and returns once all of them are done. The body is expected to
-/// share out its work itself (see [`for_each_index_init`]).
-fn broadcast(body: &(dyn Fn() + Sync)) {
+/// Runs `body` on the calling thread and on the first `helpers` helpers
+/// that are free to join, and returns once all of them are done. The body
+/// is expected to share out its work itself (see [`for_each_index_on`]).
+fn broadcast(body: &(dyn Fn() + Sync), helpers: usize) {
     let pool = pool();
-    if pool.helpers.is_empty() {
+    let helpers = helpers.min(pool.helpers.len());
+    if helpers == 0 {
         return body();
     }
     // A panic that went through a loop leaves `busy` poisoned; the pool
@@ -157,15 +167,16 @@ fn broadcast(body: &(dyn Fn() + Sync)) {
     // SAFETY: only the lifetime is erased; the job is withdrawn below and
     // every helper that took it is waited for before this function returns.
     let job: *const (dyn Fn() + Sync + 'static) = unsafe { std::mem::transmute(body) };
-    *pool.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job(job));
+    *pool.job.write().unwrap_or_else(|e| e.into_inner()) = Some(Job(job));
+    pool.width.store(helpers, Ordering::SeqCst);
     pool.epoch.fetch_add(1, Ordering::SeqCst);
-    for (thread, sleeping) in &pool.helpers {
+    for (thread, sleeping) in &pool.helpers[..helpers] {
         if sleeping.load(Ordering::SeqCst) {
             thread.unpark();
         }
     }
     let mine = catch_unwind(AssertUnwindSafe(body));
-    *pool.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *pool.job.write().unwrap_or_else(|e| e.into_inner()) = None;
     while pool.active.load(Ordering::SeqCst) != 0 {
         std::hint::spin_loop();
     }
@@ -177,9 +188,13 @@ fn broadcast(body: &(dyn Fn() + Sync)) {
     }
 }
 
-/// Calls `f(state, i)` for every `i < n`, spread over the threads, with a
-/// state each thread makes once (scratch buffers), on its first task.
-pub(crate) fn for_each_index_init<S>(
+/// Calls `f(state, i)` for every `i < n`, spread over the calling thread
+/// and `threads - 1` helpers (the others are not disturbed: a loop too
+/// short to keep every thread busy for long costs less to start and
+/// finish on fewer), with a state each thread makes once (scratch
+/// buffers), on its first task.
+pub(crate) fn for_each_index_on<S>(
+    threads: usize,
     n: usize,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize) + Sync,
@@ -192,7 +207,7 @@ pub(crate) fn for_each_index_init<S>(
     }
     // A few runs of consecutive indices per thread: fewer trips to the
     // shared counters than one per index, and still some balancing.
-    let threads = num_threads();
+    let threads = threads.clamp(1, num_threads());
     let runs = n.min(threads * 4);
     // The runs form one group per thread, in order, and each thread starts
     // on its own group: consecutive loops over the same data give a thread
@@ -204,23 +219,26 @@ pub(crate) fn for_each_index_init<S>(
     let next: Vec<AtomicUsize> = (0..groups)
         .map(|g| AtomicUsize::new(g * runs / groups))
         .collect();
-    broadcast(&|| {
-        let mut state = None;
-        let me = thread_index() % groups;
-        for g in (0..groups).map(|d| (me + d) % groups) {
-            let end = (g + 1) * runs / groups;
-            loop {
-                let r = next[g].fetch_add(1, Ordering::Relaxed);
-                if r >= end {
-                    break;
-                }
-                let s = state.get_or_insert_with(&init);
-                for i in r * n / runs..(r + 1) * n / runs {
-                    f(s, i);
+    broadcast(
+        &|| {
+            let mut state = None;
+            let me = thread_index() % groups;
+            for g in (0..groups).map(|d| (me + d) % groups) {
+                let end = (g + 1) * runs / groups;
+                loop {
+                    let r = next[g].fetch_add(1, Ordering::Relaxed);
+                    if r >= end {
+                        break;
+                    }
+                    let s = state.get_or_insert_with(&init);
+                    for i in r * n / runs..(r + 1) * n / runs {
+                        f(s, i);
+                    }
                 }
             }
-        }
-    });
+        },
+        threads - 1,
+    );
 }
 
 /// Calls `f(t)` for every thread index `t < num_threads()`, thread `t`
@@ -229,14 +247,17 @@ pub(crate) fn for_each_index_init<S>(
 pub(crate) fn for_each_thread(f: impl Fn(usize) + Sync) {
     let threads = num_threads();
     let taken: Vec<AtomicBool> = (0..threads).map(|_| AtomicBool::new(false)).collect();
-    broadcast(&|| {
-        let me = thread_index() % threads;
-        for t in (0..threads).map(|d| (me + d) % threads) {
-            if !taken[t].swap(true, Ordering::Relaxed) {
-                f(t);
+    broadcast(
+        &|| {
+            let me = thread_index() % threads;
+            for t in (0..threads).map(|d| (me + d) % threads) {
+                if !taken[t].swap(true, Ordering::Relaxed) {
+                    f(t);
+                }
             }
-        }
-    });
+        },
+        threads - 1,
+    );
 }
 
 /// A pointer into a slice whose chunks tasks write, each its own.
@@ -283,13 +304,25 @@ pub(crate) fn for_each_chunk_init<T: Send, S>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &mut [T]) + Sync,
 ) {
+    for_each_chunk_on(num_threads(), data, size, init, f);
+}
+
+/// [`for_each_chunk_init`] on at most `threads` threads (see
+/// [`for_each_index_on`]).
+pub(crate) fn for_each_chunk_on<T: Send, S>(
+    threads: usize,
+    data: &mut [T],
+    size: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync,
+) {
     let size = size.max(1);
     let chunks = Chunks {
         ptr: data.as_mut_ptr(),
         len: data.len(),
         size,
     };
-    for_each_index_init(data.len().div_ceil(size), init, |s, i| {
+    for_each_index_on(threads, data.len().div_ceil(size), init, |s, i| {
         // SAFETY: each index below the chunk count is handed out once, and
         // `data` stays mutably borrowed until the loop returns.
         f(s, i, unsafe { chunks.get(i) })
@@ -299,6 +332,16 @@ pub(crate) fn for_each_chunk_init<T: Send, S>(
 /// Calls `f(i, item)` for every item of `items`, spread over the threads.
 pub(crate) fn for_each_item<T: Send>(items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
     for_each_item_init(items, || (), |_, i, item| f(i, item));
+}
+
+/// [`for_each_item`] on at most `threads` threads (see
+/// [`for_each_index_on`]).
+pub(crate) fn for_each_item_on<T: Send>(
+    threads: usize,
+    items: &mut [T],
+    f: impl Fn(usize, &mut T) + Sync,
+) {
+    for_each_chunk_on(threads, items, 1, || (), |_, i, one| f(i, &mut one[0]));
 }
 
 /// [`for_each_item`] with a state each thread makes once.
@@ -315,7 +358,7 @@ mod tests {
     use super::*;
 
     fn for_each_index(n: usize, f: impl Fn(usize) + Sync) {
-        for_each_index_init(n, || (), |_, i| f(i));
+        for_each_index_on(num_threads(), n, || (), |_, i| f(i));
     }
 
     #[test]
@@ -362,6 +405,30 @@ mod tests {
         }
     }
 
+    /// A loop on fewer threads than the pool has runs on the calling thread
+    /// and the first helpers only.
+    #[test]
+    fn a_narrow_loop_runs_on_its_first_threads() {
+        for threads in 1..=num_threads() {
+            let widest = AtomicUsize::new(0);
+            let seen = AtomicUsize::new(0);
+            for_each_index_on(
+                threads,
+                1000,
+                || (),
+                |_, _| {
+                    widest.fetch_max(thread_index(), Ordering::Relaxed);
+                    seen.fetch_add(1, Ordering::Relaxed);
+                },
+            );
+            assert_eq!(seen.load(Ordering::Relaxed), 1000);
+            assert!(
+                widest.load(Ordering::Relaxed) < threads,
+                "{threads} threads"
+            );
+        }
+    }
+
     #[test]
     fn nested_and_concurrent_loops_complete() {
         let total = AtomicUsize::new(0);
@@ -383,7 +450,8 @@ mod tests {
     fn each_thread_makes_its_state_once() {
         let made = AtomicUsize::new(0);
         let seen = AtomicUsize::new(0);
-        for_each_index_init(
+        for_each_index_on(
+            num_threads(),
             100,
             || made.fetch_add(1, Ordering::Relaxed),
             |_, _| {
