@@ -326,19 +326,9 @@ impl FusedKernel {
     /// units of a simple arithmetic op: transcendental functions and powers
     /// count as 8 (relu or add_scalar of a loaded value weighs 2).
     fn weight(&self) -> usize {
-        let heavy = |i: &Instr| match i {
-            Instr::Unary { op, .. } => matches!(
-                op,
-                UnaryOp::Exp
-                    | UnaryOp::Log
-                    | UnaryOp::Tanh
-                    | UnaryOp::Sigmoid
-                    | UnaryOp::Gelu
-                    | UnaryOp::Erf
-                    | UnaryOp::Sin
-                    | UnaryOp::Cos
-            ),
-            Instr::Binary { op, .. } => *op == BinaryOp::Pow,
+        let heavy = |i: &Instr| match *i {
+            Instr::Unary { op, .. } => in_vmath(op) || matches!(op, UnaryOp::Sin | UnaryOp::Cos),
+            Instr::Binary { op, .. } => op == BinaryOp::Pow,
             _ => false,
         };
         self.instrs[self.prologue..]
@@ -872,12 +862,9 @@ macro_rules! map_inline {
     };
 }
 
-/// [`unary_float`] for `f32`: the transcendental ops run in the widest
-/// build the CPU has (16 lanes at a time with AVX-512; the same arithmetic,
-/// so the same results, as the interpreter's own build).
-#[inline(always)]
-fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
-    let transcendental = matches!(
+/// Whether `f32` computes `op` through [`vmath`].
+fn in_vmath(op: UnaryOp) -> bool {
+    matches!(
         op,
         UnaryOp::Exp
             | UnaryOp::Log
@@ -885,8 +872,15 @@ fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
             | UnaryOp::Sigmoid
             | UnaryOp::Gelu
             | UnaryOp::Erf
-    );
-    if transcendental {
+    )
+}
+
+/// [`unary_float`] for `f32`: the transcendental ops run in the widest
+/// build the CPU has (16 lanes at a time with AVX-512; the same arithmetic,
+/// so the same results, as the interpreter's own build).
+#[inline(always)]
+fn unary_f32(op: UnaryOp, s: &[f32], d: &mut [f32]) {
+    if in_vmath(op) {
         run_widest(UnaryF32 { op, s, d });
     } else {
         unary_float(op, s, d);

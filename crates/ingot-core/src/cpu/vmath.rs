@@ -149,23 +149,33 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
+/// `$d[i] = fast` of each `$x` in `$s`, and where `inside` is false for any
+/// of them, `full` of those again: the slice functions' pattern, written
+/// out as loops (a closure around the functions would not be inlined, nor
+/// its loop vectorized).
+macro_rules! map_or_redo {
+    ($s:expr, $d:expr, |$x:ident| $fast:expr, inside: $inside:expr, full: $full:expr) => {{
+        let mut outside = false;
+        for (o, &$x) in $d.iter_mut().zip($s) {
+            *o = $fast;
+            outside |= !$inside;
+        }
+        if outside {
+            for (o, &$x) in $d.iter_mut().zip($s) {
+                if !$inside {
+                    *o = $full;
+                }
+            }
+        }
+    }};
+}
+
 /// `d[i] = exp(s[i])`: through [`exp_normal`], and where any argument is
 /// outside its range (under- or overflow, NaN), those again through
 /// [`exp`].
 #[inline(always)]
 pub(crate) fn exp_into(s: &[f32], d: &mut [f32]) {
-    let mut outside = false;
-    for (o, &x) in d.iter_mut().zip(s) {
-        *o = exp_normal(x);
-        outside |= !exp_is_normal(x);
-    }
-    if outside {
-        for (o, &x) in d.iter_mut().zip(s) {
-            if !exp_is_normal(x) {
-                *o = exp(x);
-            }
-        }
-    }
+    map_or_redo!(s, d, |x| exp_normal(x), inside: exp_is_normal(x), full: exp(x));
 }
 
 /// `e^x - 1` for `x <= 0`, accurate for `x` near zero.
@@ -241,18 +251,13 @@ fn sigmoid_from(x: f32, e: f32) -> f32 {
 /// `d[i] = sigmoid(s[i])`, as [`exp_into`] computes `e^x`.
 #[inline(always)]
 pub(crate) fn sigmoid_into(s: &[f32], d: &mut [f32]) {
-    let mut outside = false;
-    for (o, &x) in d.iter_mut().zip(s) {
-        *o = sigmoid_from(x, exp_normal(-x.abs()));
-        outside |= !exp_is_normal(-x.abs());
-    }
-    if outside {
-        for (o, &x) in d.iter_mut().zip(s) {
-            if !exp_is_normal(-x.abs()) {
-                *o = sigmoid(x);
-            }
-        }
-    }
+    map_or_redo!(
+        s,
+        d,
+        |x| sigmoid_from(x, exp_normal(-x.abs())),
+        inside: exp_is_normal(-x.abs()),
+        full: sigmoid(x)
+    );
 }
 
 /// Taylor coefficients of `erf(x) / x` in powers of `x^2`, highest first:
@@ -356,18 +361,13 @@ fn gelu_from(x: f32, erfc: impl Fn(f32, &dyn Fn(f32) -> f32) -> f32) -> f32 {
 pub(crate) fn gelu_into(s: &[f32], d: &mut [f32]) {
     // |x| / sqrt 2 within ERFC_NORMAL_MAX.
     let normal = |x: f32| x.abs() <= ERFC_NORMAL_MAX * std::f32::consts::SQRT_2;
-    let mut outside = false;
-    for (o, &x) in d.iter_mut().zip(s) {
-        *o = gelu_from(x, |z, exponent| erfc_fit(z, exponent, exp_normal));
-        outside |= !normal(x);
-    }
-    if outside {
-        for (o, &x) in d.iter_mut().zip(s) {
-            if !normal(x) {
-                *o = gelu(x);
-            }
-        }
-    }
+    map_or_redo!(
+        s,
+        d,
+        |x| gelu_from(x, |z, exponent| erfc_fit(z, exponent, exp_normal)),
+        inside: normal(x),
+        full: gelu(x)
+    );
 }
 
 #[cfg(test)]
