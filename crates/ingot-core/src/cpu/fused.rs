@@ -48,6 +48,13 @@ impl Kind {
         }
     }
 
+    /// Whether registers of a kind hold `dtype`'s values exactly as they
+    /// are (F32, F64 and I64): then a contiguous load of them is read in
+    /// place, and an output of them can be written directly.
+    pub fn holds_exactly(dtype: DType) -> bool {
+        matches!(dtype, DType::F32 | DType::F64 | DType::I64)
+    }
+
     /// Position in [`FusedKernel::n_regs`].
     pub fn slot(self) -> usize {
         self as usize
@@ -65,10 +72,13 @@ pub(crate) struct Reg {
 /// value, used to round narrow types.
 #[derive(Clone, Debug)]
 pub(crate) enum Instr {
-    /// Reads kernel argument `arg` (its dtype decides the register kind).
+    /// Reads kernel argument `arg` (its dtype decides the register kind):
+    /// `in_place`, the register reads the argument's stretch itself for
+    /// each block (its view contiguous, its values held exactly).
     Load {
         arg: usize,
         dst: Reg,
+        in_place: bool,
     },
     Const {
         value: f64,
@@ -114,6 +124,10 @@ pub(crate) struct FusedKernel {
     /// every block (constants, broadcast scalars): they run once per chunk
     /// and their registers are never reused.
     pub prologue: usize,
+    /// For each instruction, the output it writes in place of its register
+    /// (an output that only it writes and nothing reads after); the other
+    /// outputs are stored from their registers after each block.
+    pub writes: Vec<Option<usize>>,
     /// Registers needed per kind, indexed by [`Kind::slot`].
     pub n_regs: [usize; 4],
     /// The register stored into each output, the step's main output first.
@@ -198,7 +212,7 @@ impl Regs<'_> {
 }
 
 /// An output stretch an instruction writes in place of its register (see
-/// [`direct_writes`]).
+/// [`FusedKernel::writes`]).
 enum Out<'b> {
     F32(&'b mut [f32]),
     F64(&'b mut [f64]),
@@ -275,17 +289,8 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Whether a register of `kind` holds this sink's values exactly, with
-    /// nothing to round.
-    fn holds(&self, kind: Kind) -> bool {
-        matches!(
-            (self, kind),
-            (Sink::F32(_), Kind::F32) | (Sink::F64(_), Kind::F64) | (Sink::I64(_), Kind::I64)
-        )
-    }
-
     /// Elements `at..at + len`, for an instruction to write in place of its
-    /// register (where [`Sink::holds`] its kind).
+    /// register: `None` for a type no register holds exactly.
     #[inline(always)]
     fn direct(&mut self, at: usize, len: usize) -> Option<Out<'_>> {
         match self {
@@ -295,30 +300,6 @@ impl<'a> Sink<'a> {
             _ => None,
         }
     }
-}
-
-/// Which instructions write an output in place of their register: for
-/// each instruction, the sink it writes, and for each sink, whether it is
-/// written so (and not stored from its register at the end of a block).
-/// An instruction may when it is the last to write a register that is
-/// one output's value, of the output's type exactly, and that no later
-/// instruction reads: then the register's value is never needed.
-fn direct_writes(k: &FusedKernel, sinks: &[Sink<'_>]) -> (Vec<Option<usize>>, Vec<bool>) {
-    let mut by_instr = vec![None; k.instrs.len()];
-    let mut by_sink = vec![false; sinks.len()];
-    for (s, (sink, &reg)) in sinks.iter().zip(&k.outs).enumerate() {
-        let once = k.outs.iter().filter(|&&r| r == reg).count() == 1;
-        let last = k
-            .instrs
-            .iter()
-            .rposition(|i| i.dst() == reg || i.reads(reg));
-        let writes = |j: usize| k.instrs[j].dst() == reg && !k.instrs[j].reads(reg);
-        if let Some(j) = last.filter(|&j| once && j >= k.prologue && writes(j)) {
-            by_instr[j] = Some(s).filter(|_| sink.holds(reg.kind));
-            by_sink[s] = by_instr[j].is_some();
-        }
-    }
-    (by_instr, by_sink)
 }
 
 impl FusedKernel {
@@ -338,31 +319,6 @@ impl FusedKernel {
     }
 }
 
-impl Instr {
-    /// The register this instruction writes.
-    fn dst(&self) -> Reg {
-        match *self {
-            Instr::Load { dst, .. }
-            | Instr::Const { dst, .. }
-            | Instr::Arange { dst, .. }
-            | Instr::Unary { dst, .. }
-            | Instr::Binary { dst, .. }
-            | Instr::Where { dst, .. }
-            | Instr::Cast { dst, .. } => dst,
-        }
-    }
-
-    /// Whether this instruction reads register `reg`.
-    fn reads(&self, reg: Reg) -> bool {
-        match *self {
-            Instr::Load { .. } | Instr::Const { .. } | Instr::Arange { .. } => false,
-            Instr::Unary { src, .. } | Instr::Cast { src, .. } => src == reg,
-            Instr::Binary { a, b, .. } => a == reg || b == reg,
-            Instr::Where { cond, a, b, .. } => cond == reg || a == reg || b == reg,
-        }
-    }
-}
-
 /// Runs `k` over every element of its outputs `outs` (one per
 /// [`FusedKernel::outs`], all of one length).
 pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> Result<()> {
@@ -376,6 +332,18 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
                 outs.len(),
                 outs.iter().map(HostData::len).collect::<Vec<_>>()
             ),
+        });
+    }
+    let direct_ok = k.writes.len() == k.instrs.len()
+        && k.writes
+            .iter()
+            .flatten()
+            .all(|&o| o < outs.len() && Kind::holds_exactly(outs[o].dtype()));
+    if !direct_ok {
+        return Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: "internal: a fused kernel writes an output its registers do not hold exactly"
+                .into(),
         });
     }
     if n == 0 {
@@ -392,8 +360,10 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
             task.push(sink);
         }
     }
-    let direct = direct_writes(k, &tasks[0]);
-    let direct = (&direct.0[..], &direct.1[..]);
+    // Outputs an instruction writes directly are not stored after it.
+    let stored: Vec<bool> = (0..k.outs.len())
+        .map(|o| !k.writes.contains(&Some(o)))
+        .collect();
     #[cfg(target_arch = "x86_64")]
     let wide = wide_simd();
     let work = |t: usize, sinks: &mut Vec<Sink<'_>>| {
@@ -402,10 +372,10 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
         if wide {
             // SAFETY: `wide_simd` checked at run time that this CPU has the
             // AVX2 and FMA instructions `run_chunk_avx2` is compiled for.
-            unsafe { run_chunk_avx2(k, args, (t * size, len), sinks, direct) };
+            unsafe { run_chunk_avx2(k, args, (t * size, len), sinks, &stored) };
             return;
         }
-        run_chunk(k, args, (t * size, len), sinks, direct);
+        run_chunk(k, args, (t * size, len), sinks, &stored);
     };
     parallel::for_each_item_on(threads, &mut tasks, work);
     Ok(())
@@ -418,20 +388,17 @@ fn store<S: Copy, T>(reg: &[S], dst: &mut [T], conv: impl Fn(S) -> T) {
     }
 }
 
-/// Which instructions write which sinks in place of their registers, and
-/// which sinks are written so (see [`direct_writes`]).
-type Direct<'d> = (&'d [Option<usize>], &'d [bool]);
-
 /// Runs the program over elements `start..start + len`, whose stretch of
-/// each output `sinks` holds. Everything it calls is inlined, so
-/// [`run_chunk_avx2`] gets a copy vectorized for AVX2.
+/// each output `sinks` holds; `stored` says which outputs are stored from
+/// their registers. Everything it calls is inlined, so [`run_chunk_avx2`]
+/// gets a copy vectorized for AVX2.
 #[inline(always)]
 fn run_chunk<'a>(
     k: &FusedKernel,
     args: &[Arg<'a>],
     (start, len): (usize, usize),
     sinks: &mut [Sink<'_>],
-    direct: Direct<'_>,
+    stored: &[bool],
 ) {
     let mut regs = Regs::new(k.n_regs, REG_LEN.min(len));
     for instr in &k.instrs[..k.prologue] {
@@ -441,7 +408,7 @@ fn run_chunk<'a>(
     for at in (0..whole).step_by(REG_LEN) {
         // A constant length, so that each instruction's loop has a known
         // trip count.
-        run_block(k, args, (start, at, REG_LEN), sinks, &mut regs, direct);
+        run_block(k, args, (start, at, REG_LEN), sinks, &mut regs, stored);
     }
     if whole < len {
         run_block(
@@ -450,7 +417,7 @@ fn run_chunk<'a>(
             (start, whole, len - whole),
             sinks,
             &mut regs,
-            direct,
+            stored,
         );
     }
 }
@@ -464,14 +431,14 @@ fn run_block<'a>(
     (start, at, block): (usize, usize, usize),
     sinks: &mut [Sink<'_>],
     regs: &mut Regs<'a>,
-    (by_instr, by_sink): Direct<'_>,
+    stored: &[bool],
 ) {
-    for (instr, &to) in k.instrs.iter().zip(by_instr).skip(k.prologue) {
-        let out = to.and_then(|s| sinks[s].direct(at, block));
+    for (instr, &to) in k.instrs.iter().zip(&k.writes).skip(k.prologue) {
+        let out = to.and_then(|o| sinks[o].direct(at, block));
         exec(instr, args, start + at, block, regs, out);
     }
-    for ((sink, &reg), &written) in sinks.iter_mut().zip(&k.outs).zip(by_sink) {
-        if !written {
+    for ((sink, &reg), &stored) in sinks.iter_mut().zip(&k.outs).zip(stored) {
+        if stored {
             sink.store(regs, reg, at, block);
         }
     }
@@ -485,9 +452,9 @@ unsafe fn run_chunk_avx2(
     args: &[Arg<'_>],
     range: (usize, usize),
     sinks: &mut [Sink<'_>],
-    direct: Direct<'_>,
+    stored: &[bool],
 ) {
-    run_chunk(k, args, range, sinks, direct);
+    run_chunk(k, args, range, sinks, stored);
 }
 
 /// Runs `$body` with `$d` the stretch instruction writes: the output
@@ -516,20 +483,14 @@ fn exec<'a>(
     out: Option<Out<'_>>,
 ) {
     match *instr {
-        Instr::Load { arg, dst } => {
+        Instr::Load { arg, dst, in_place } => {
             let (data, view) = args[arg];
             let i = dst.index;
-            let in_place = out.is_none() && view.is_contiguous();
+            let at = view.offset + base;
             match (dst.kind, data) {
-                (Kind::F32, HostData::F32(v)) if in_place => {
-                    r.f32.bind(i, &v[view.offset + base..][..len])
-                }
-                (Kind::F64, HostData::F64(v)) if in_place => {
-                    r.f64.bind(i, &v[view.offset + base..][..len])
-                }
-                (Kind::I64, HostData::I64(v)) if in_place => {
-                    r.i64.bind(i, &v[view.offset + base..][..len])
-                }
+                (Kind::F32, HostData::F32(v)) if in_place => r.f32.bind(i, &v[at..at + len]),
+                (Kind::F64, HostData::F64(v)) if in_place => r.f64.bind(i, &v[at..at + len]),
+                (Kind::I64, HostData::I64(v)) if in_place => r.i64.bind(i, &v[at..at + len]),
                 (Kind::F32, _) => {
                     with_dst!(r.f32[i], Out::f32(out), len, |d| load_f32(
                         data, view, base, d
@@ -1165,10 +1126,11 @@ mod tests {
         outs
     }
 
-    /// `x + 1` (register 1) is an output and is read again for the second
-    /// output `(x + 1) * y`, which the third output repeats: only the last
-    /// writer of a register nothing reads later, stored once and of the
-    /// output's type, writes its output in place.
+    /// `x + 1` (register 2) is an output and is read again for the second
+    /// output `(x + 1) * y`, which the third output repeats, so all three
+    /// are stored from registers (as the planner decides, see its test
+    /// `only_unread_outputs_stored_once_are_written_in_place`); alone,
+    /// `(x + 1) * y` is written in place, with the same values.
     #[test]
     fn outputs_written_in_place_match_those_stored_from_registers() {
         let f = |i| reg(Kind::F32, i);
@@ -1179,14 +1141,22 @@ mod tests {
                     dtype: DType::F32,
                     dst: f(0),
                 },
-                Instr::Load { arg: 0, dst: f(1) },
+                Instr::Load {
+                    arg: 0,
+                    dst: f(1),
+                    in_place: true,
+                },
                 Instr::Binary {
                     op: BinaryOp::Add,
                     a: f(1),
                     b: f(0),
                     dst: f(2),
                 },
-                Instr::Load { arg: 1, dst: f(3) },
+                Instr::Load {
+                    arg: 1,
+                    dst: f(3),
+                    in_place: false,
+                },
                 Instr::Binary {
                     op: BinaryOp::Mul,
                     a: f(2),
@@ -1195,6 +1165,7 @@ mod tests {
                 },
             ],
             prologue: 1,
+            writes: vec![None; 5],
             n_regs: [5, 0, 0, 0],
             outs: vec![f(2), f(4), f(4)],
         };
@@ -1215,18 +1186,11 @@ mod tests {
             strides: vec![1, rows],
             offset: 0,
         };
-        let mut bufs = [DType::F32, DType::F16, DType::F32].map(|d| HostData::zeros(d, n));
-        let sinks: Vec<Sink<'_>> = bufs.iter_mut().flat_map(|b| Sink::chunks(b, n)).collect();
-        assert_eq!(direct_writes(&k, &sinks).1, [false, false, false]);
         let one = FusedKernel {
+            writes: vec![None, None, None, None, Some(0)],
             outs: vec![f(4)],
             ..k.clone()
         };
-        let (by_instr, by_sink) = direct_writes(&one, &sinks[..1]);
-        assert_eq!(
-            (&by_instr[..], &by_sink[..]),
-            (&[None, None, None, None, Some(0)][..], &[true][..])
-        );
 
         let outs = run_into(
             &k,
@@ -1262,7 +1226,11 @@ mod tests {
                     dtype: DType::F32,
                     dst: f(0),
                 },
-                Instr::Load { arg: 0, dst: f(1) },
+                Instr::Load {
+                    arg: 0,
+                    dst: f(1),
+                    in_place: true,
+                },
                 Instr::Unary {
                     op,
                     src: f(1),
@@ -1270,6 +1238,7 @@ mod tests {
                 },
             ],
             prologue: 1,
+            writes: vec![None, None, Some(0)],
             n_regs: [3, 0, 0, 0],
             outs: vec![f(2)],
         };
@@ -1285,8 +1254,10 @@ mod tests {
             instrs: vec![Instr::Load {
                 arg: 0,
                 dst: reg(Kind::F32, 0),
+                in_place: false,
             }],
             prologue: 0,
+            writes: vec![Some(0)],
             n_regs: [1, 0, 0, 0],
             outs: vec![reg(Kind::F32, 0)],
         };

@@ -382,14 +382,13 @@ impl Planner<'_> {
                 }
                 let operand = self.operand(a)?;
                 let v = b.value(Kind::of(operand.dtype));
+                let view = operand.view.coalesced();
                 b.instrs.push(Instr::Load {
                     arg: args.len(),
                     dst: b.virt(v),
+                    in_place: Kind::holds_exactly(operand.dtype) && view.is_contiguous(),
                 });
-                args.push(Operand {
-                    view: operand.view.coalesced(),
-                    ..operand
-                });
+                args.push(Operand { view, ..operand });
                 loaded.insert(a, v);
                 Ok(v)
             };
@@ -492,7 +491,11 @@ impl Planner<'_> {
             })
             .collect();
         let outs: Vec<usize> = stored.iter().map(|m| values[m]).collect();
-        let kernel = b.finish(&outs, &invariant);
+        let exact: Vec<bool> = stored
+            .iter()
+            .map(|&m| Kind::holds_exactly(self.g.nodes[m].ty.dtype))
+            .collect();
+        let kernel = b.finish((&outs, &exact), &invariant);
         let out = self.emit(Kernel::Fused(kernel), args, node.ty.clone());
         let step = self.steps.len() - 1;
         for &m in &stored[1..] {
@@ -657,11 +660,13 @@ impl FusedBuilder {
     }
 
     /// Moves the instructions marked `invariant` (which read no register)
-    /// to the front, as the kernel's prologue, then allocates registers: a
-    /// value's register is reused once its last reader has run (never by
-    /// that reader's own result); the prologue's values and those in `outs`
-    /// (stored after the last instruction) keep theirs.
-    fn finish(self, outs: &[usize], invariant: &[bool]) -> FusedKernel {
+    /// to the front, as the kernel's prologue, picks the instructions that
+    /// write an output in place of their register, then allocates
+    /// registers: a value's register is reused once its last reader has
+    /// run (never by that reader's own result); the prologue's values and
+    /// those in `outs` (stored after the last instruction) keep theirs.
+    /// `exact` says which outputs [`Kind::holds_exactly`].
+    fn finish(self, (outs, exact): (&[usize], &[bool]), invariant: &[bool]) -> FusedKernel {
         let (prologue, body): (Vec<_>, Vec<_>) = self
             .instrs
             .into_iter()
@@ -670,9 +675,25 @@ impl FusedBuilder {
         let prologue_len = prologue.len();
         let mut instrs: Vec<Instr> = prologue.into_iter().chain(body).map(|(i, _)| i).collect();
         let mut last_use = vec![0usize; self.kinds.len()];
+        let mut read = vec![false; self.kinds.len()];
         for (i, instr) in instrs.iter().enumerate() {
             for r in sources(instr) {
                 last_use[r.index] = i;
+                read[r.index] = true;
+            }
+        }
+        // An output that no instruction reads, that is stored once and
+        // whose register holds it exactly, is written by its instruction
+        // straight into the output: its register's value is never needed.
+        let mut writes = vec![None; instrs.len()];
+        for (s, (&out, &exact)) in outs.iter().zip(exact).enumerate() {
+            let once = outs.iter().filter(|&&o| o == out).count() == 1;
+            let at = instrs.iter_mut().position(|i| dest_mut(i).index == out);
+            if let Some(j) = at.filter(|&j| once && exact && !read[out] && j >= prologue_len) {
+                writes[j] = Some(s);
+                if let Instr::Load { in_place, .. } = &mut instrs[j] {
+                    *in_place = false;
+                }
             }
         }
         for instr in &mut instrs[..prologue_len] {
@@ -709,6 +730,7 @@ impl FusedBuilder {
         FusedKernel {
             instrs,
             prologue: prologue_len,
+            writes,
             n_regs,
             outs: outs
                 .iter()
@@ -901,12 +923,97 @@ mod tests {
             "the constant is made once per chunk: {:?}",
             k.instrs
         );
+        // The contiguous f32 inputs are read in place; new_p, which nothing
+        // reads, is written straight into the output, new_m (read by new_p)
+        // is stored from its register.
+        let loads = k.instrs.iter().filter(|i| matches!(i, Instr::Load { .. }));
+        assert!(
+            loads.clone().count() == 3
+                && loads
+                    .into_iter()
+                    .all(|i| matches!(i, Instr::Load { in_place: true, .. }))
+        );
+        assert_eq!(k.writes.iter().flatten().collect::<Vec<_>>(), vec![&0]);
         assert_eq!(step.extra_outs.len(), 1);
         assert_eq!(p.outputs, vec![step.extra_outs[0].0, step.out]);
         assert!(
             !p.outputs.iter().any(|o| step.free_after.contains(o)),
             "outputs are never freed"
         );
+    }
+
+    /// `x + 1` is an output and read again for `(x + 1) * y`, which is
+    /// stored twice: neither is written in place. `(x + 1) * y` alone is,
+    /// when its dtype's values are what its register holds. A load that is
+    /// a kernel's output copies into it rather than reading in place.
+    #[test]
+    fn only_unread_outputs_stored_once_are_written_in_place() {
+        let program = || {
+            let mut b = FusedBuilder::default();
+            let f = |b: &mut FusedBuilder| b.value(Kind::F32);
+            let (one, x, sum, y, prod) = (f(&mut b), f(&mut b), f(&mut b), f(&mut b), f(&mut b));
+            let r = |v| Reg {
+                kind: Kind::F32,
+                index: v,
+            };
+            b.instrs = vec![
+                Instr::Const {
+                    value: 1.0,
+                    dtype: DType::F32,
+                    dst: r(one),
+                },
+                Instr::Load {
+                    arg: 0,
+                    dst: r(x),
+                    in_place: true,
+                },
+                Instr::Binary {
+                    op: BinaryOp::Add,
+                    a: r(x),
+                    b: r(one),
+                    dst: r(sum),
+                },
+                Instr::Load {
+                    arg: 1,
+                    dst: r(y),
+                    in_place: true,
+                },
+                Instr::Binary {
+                    op: BinaryOp::Mul,
+                    a: r(sum),
+                    b: r(y),
+                    dst: r(prod),
+                },
+            ];
+            b
+        };
+        let invariant = [true, false, false, false, false];
+        let k = program().finish((&[2, 4, 4], &[true; 3]), &invariant);
+        assert_eq!(k.writes, vec![None; 5]);
+        let k = program().finish((&[4], &[true]), &invariant);
+        assert_eq!(k.writes, vec![None, None, None, None, Some(0)]);
+        let k = program().finish((&[4], &[false]), &invariant);
+        assert_eq!(
+            k.writes,
+            vec![None; 5],
+            "an f16 output is rounded when stored"
+        );
+        let mut copy = FusedBuilder::default();
+        let v = copy.value(Kind::F32);
+        copy.instrs = vec![Instr::Load {
+            arg: 0,
+            dst: copy.virt(v),
+            in_place: true,
+        }];
+        let k = copy.finish((&[v], &[true]), &[false]);
+        assert_eq!(k.writes, vec![Some(0)]);
+        assert!(matches!(
+            k.instrs[0],
+            Instr::Load {
+                in_place: false,
+                ..
+            }
+        ));
     }
 
     #[test]
