@@ -25,9 +25,10 @@
 //! Scaling by `2^n` takes `exp` two steps, so that subnormal results round
 //! once; where every result is a normal float, adding `n` to the exponent
 //! bits does it in one. The slice versions ([`exp_into`],
-//! [`sigmoid_into`]) take that path, and compute the few arguments outside
-//! its range again through the full function: the same results, in about
-//! half the instructions (`erf` keeps its exponent within the range).
+//! [`sigmoid_into`], [`gelu_into`]) take that path, and compute the few
+//! arguments outside its range again through the full function: the same
+//! results, in about half the instructions (`erf` keeps its exponent
+//! within the range).
 
 /// `1.5 * 2^23`: adding it to a float below `2^22` in magnitude rounds the
 /// float to an integer (ties to even), which the low bits then hold.
@@ -298,12 +299,13 @@ const ERF_SERIES_MAX: f32 = 0.75;
 /// (above -86) up to it.
 const ERFC_NORMAL_MAX: f32 = 9.2;
 
-/// `erfc(z)` for `z >= 0` by the fit: `exponent(p)` gives `-z^2 + p`,
-/// and `exp` computes the exponential.
+/// `erfc(z)` for `z >= 0` by the fit, given `-z^2` as two factors `a * b`
+/// (their product rounds once, inside the exponent), with `exp` computing
+/// the exponential.
 #[inline(always)]
-fn erfc_fit(z: f32, exponent: impl Fn(f32) -> f32, exp: impl Fn(f32) -> f32) -> f32 {
+fn erfc_fit(z: f32, (a, b): (f32, f32), exp: impl Fn(f32) -> f32) -> f32 {
     let t = 1.0 / (1.0 + 0.5 * z);
-    t * exp(exponent(horner(t, ERFC_FIT)))
+    t * exp(a.mul_add(b, horner(t, ERFC_FIT)))
 }
 
 /// The error function.
@@ -317,7 +319,7 @@ pub(crate) fn erf(x: f32) -> f32 {
     } else {
         a
     };
-    let erfc = erfc_fit(ac, |p| (-ac).mul_add(ac, p), exp_normal);
+    let erfc = erfc_fit(ac, (-ac, ac), exp_normal);
     // NaN takes the series, which keeps it; the sign of x, zeros included,
     // carries over.
     let y = if a >= ERF_SERIES_MAX {
@@ -339,20 +341,21 @@ pub(crate) fn erf(x: f32) -> f32 {
 pub(crate) fn gelu(x: f32) -> f32 {
     // Past 10, erfc(z) is below the smallest subnormal; taking it as 0
     // gives -0 for large negative x, and NaN for -inf, as in PyTorch.
-    gelu_from(x, |z, exponent| {
+    gelu_from(x, |z, minus_z2| {
         if z > 10.0 {
             0.0
         } else {
-            erfc_fit(z, exponent, exp)
+            erfc_fit(z, minus_z2, exp)
         }
     })
 }
 
-/// [`gelu`] of `x`, given `erfc(z, exponent)` (see [`erfc_fit`]).
+/// [`gelu`] of `x`, given `erfc(z, -z^2 as two factors)` (see
+/// [`erfc_fit`]): `-z^2` is `-x^2 / 2`, from `x` itself.
 #[inline(always)]
-fn gelu_from(x: f32, erfc: impl Fn(f32, &dyn Fn(f32) -> f32) -> f32) -> f32 {
+fn gelu_from(x: f32, erfc: impl Fn(f32, (f32, f32)) -> f32) -> f32 {
     let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
-    let half = 0.5 * erfc(z, &|p| (-0.5 * x).mul_add(x, p));
+    let half = 0.5 * erfc(z, (-0.5 * x, x));
     x * if x < 0.0 { half } else { 1.0 - half }
 }
 
@@ -364,7 +367,7 @@ pub(crate) fn gelu_into(s: &[f32], d: &mut [f32]) {
     map_or_redo!(
         s,
         d,
-        |x| gelu_from(x, |z, exponent| erfc_fit(z, exponent, exp_normal)),
+        |x| gelu_from(x, |z, minus_z2| erfc_fit(z, minus_z2, exp_normal)),
         inside: normal(x),
         full: gelu(x)
     );
@@ -476,8 +479,8 @@ mod tests {
         }
     }
 
-    /// `exp_into` and `sigmoid_into` give their functions' results bit
-    /// for bit: over slices whose arguments all lie in the range of
+    /// `exp_into`, `sigmoid_into` and `gelu_into` give their functions'
+    /// results bit for bit: over slices whose arguments all lie in the range of
     /// `exp_normal`, and over slices with some outside it.
     #[test]
     fn slice_functions_match_the_scalar_ones() {
@@ -497,8 +500,11 @@ mod tests {
         for x in arguments(997).filter(|&x| x <= 0.0) {
             let want = if x >= EXP_NORMAL_MIN { exp(x) } else { 0.0 };
             let got = exp_nonpositive(x);
-            let same = got.to_bits() == want.to_bits() || (x.is_nan() && got.is_nan());
-            assert!(same, "{got:e} at {x:e}, want {want:e}");
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "{got:e} at {x:e}, want {want:e}"
+            );
         }
         assert!(exp_nonpositive(f32::NAN).is_nan());
         assert!(exp(EXP_NORMAL_MIN) > 2f32.powi(-125));
