@@ -8,15 +8,13 @@ use super::{CpuBuffer, Pool, cpu_data, fused, kernels, parallel};
 use crate::backend::{Buffer, Executable};
 use crate::{Error, HostData, Result};
 
-/// Below this many elements a kernel runs on the calling thread.
+/// Below this many elements a kernel runs on the calling thread; above,
+/// a loop over elements gets a thread per this many (see [`threads_for`]):
+/// starting and finishing a loop on more threads costs more than they
+/// would save (relu over 32768 f32 on a 16-core host took 13-15 us on 16
+/// threads, 5.5-6 on one; exp over 65536, 15-17 us median at 32768
+/// elements a thread against 25-27 at 16384). PyTorch's grain is the same.
 pub(crate) const PARALLEL_MIN: usize = 1 << 15;
-
-/// Elements each thread of a loop over elements gets at least: starting
-/// and finishing a loop on more threads costs more than they would save
-/// (relu over 32768 f32 on a 16-core host took 13-15 us on 16 threads, 5.5-6
-/// on one; exp over 65536, 15-17 us median at 32768 elements a thread
-/// against 25-27 at 16384). PyTorch's grain is the same.
-const PER_THREAD_MIN: usize = 1 << 15;
 
 /// Calls `f(first_index, chunk)` over chunks of `out` (multiples of `align`
 /// elements), in parallel when `out` is large.
@@ -31,13 +29,13 @@ pub(crate) fn split_for_threads<T: Send>(
 }
 
 /// How many threads a loop over `n` elements (of simple work: see
-/// `fused::run` for heavier) runs on: one below [`PARALLEL_MIN`], else as
-/// many as get [`PER_THREAD_MIN`] elements each (at least two), up to all.
+/// `fused::run` for heavier) runs on: one below [`PARALLEL_MIN`], else one
+/// per [`PARALLEL_MIN`] elements (at least two), up to all.
 pub(crate) fn threads_for(n: usize) -> usize {
     if n < PARALLEL_MIN {
         1
     } else {
-        (n / PER_THREAD_MIN).max(2).min(parallel::num_threads())
+        (n / PARALLEL_MIN).max(2).min(parallel::num_threads())
     }
 }
 

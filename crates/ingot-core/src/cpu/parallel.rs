@@ -189,10 +189,10 @@ fn broadcast(body: &(dyn Fn() + Sync), helpers: usize) {
 }
 
 /// Calls `f(state, i)` for every `i < n`, spread over the calling thread
-/// and `threads - 1` helpers (the others are not disturbed: a loop too
-/// short to keep every thread busy for long costs less to start and
-/// finish on fewer), with a state each thread makes once (scratch
-/// buffers), on its first task.
+/// and `threads - 1` helpers (the others do not join, and sleeping ones
+/// stay asleep: a loop too short to keep every thread busy for long costs
+/// less to start and finish on fewer), with a state each thread makes
+/// once (scratch buffers), on its first task.
 pub(crate) fn for_each_index_on<S>(
     threads: usize,
     n: usize,
