@@ -302,11 +302,18 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             let mut acc = init;
             if let Some(elements) = L::elements(data) {
                 // Contiguous runs of the buffer's own type fold in place,
-                // without a copy; strided ones are copied into `buf`.
+                // without a copy; strided ones are copied into `buf`, and a
+                // run of one repeated element (an expanded axis, such as the
+                // gradient of a sum) fills it once.
                 v.for_each_run(start, len, |off, stride, run, _| {
+                    if stride == 0 {
+                        buf[..BLOCK.min(run)].fill(elements[off]);
+                    }
                     for at in (0..run).step_by(BLOCK) {
                         let n = BLOCK.min(run - at);
-                        let xs = if stride == 1 {
+                        let xs = if stride == 0 {
+                            &buf[..n]
+                        } else if stride == 1 {
                             &elements[off + at..][..n]
                         } else {
                             let first = off + at * stride;
@@ -470,8 +477,8 @@ mod tests {
     }
 
     /// Sums, maxima and minima over axes of contiguous, permuted, sliced
-    /// and expanded views (with strided runs shorter and longer than a
-    /// block), large enough to run in parallel and in blocks,
+    /// and expanded views (with strided and repeated runs shorter and longer
+    /// than a block), large enough to run in parallel and in blocks,
     /// in every buffer type the reductions read (f32 and f64 in place, f16
     /// and i32 through a copy), against the definition. The values are
     /// small integers, so every order of addition gives the same sums.
@@ -486,6 +493,10 @@ mod tests {
             base.permute(&[0, 1, 3, 2]),
             base.slice(&[1, 0, 2, 1], &[1, 1, 1, 2], &[15, 6, 27, 16]),
             base.slice(&[0, 0, 0, 0], &[1, 1, 1, 1], &[16, 6, 1, 33])
+                .expand(&[16, 6, 30, 33]),
+            // Runs of one repeated element, shorter and longer than a
+            // block (the gradient of a sum, summed over for a bias).
+            base.slice(&[0, 0, 0, 0], &[1, 1, 1, 1], &[16, 6, 1, 1])
                 .expand(&[16, 6, 30, 33]),
             // Strided runs longer than a block.
             View {
@@ -527,9 +538,14 @@ mod tests {
                     };
                     let what = format!("view {vi}, {:?}, {op:?} over {axes:?}", data.dtype());
                     if matches!(data, HostData::F16(_)) {
-                        // f16 results round sums beyond 2048.
+                        // f16 results round sums beyond 2048 and overflow
+                        // beyond its largest finite value.
                         for (g, w) in got.iter().zip(&want) {
-                            assert!((g - w).abs() <= w.abs() / 512.0, "{what}: {g} vs {w}");
+                            if w.abs() > f16::MAX.to_f64() {
+                                assert_eq!(*g, w.signum() * f64::INFINITY, "{what}: {w}");
+                            } else {
+                                assert!((g - w).abs() <= w.abs() / 512.0, "{what}: {g} vs {w}");
+                            }
                         }
                     } else {
                         assert_eq!(got, want, "{what}");
