@@ -13,7 +13,7 @@
 
 use half::{bf16, f16};
 
-use super::super::exec::{PARALLEL_MIN, split_for_threads};
+use super::super::exec::{PARALLEL_MIN, chunk_len, threads_for};
 use super::super::fused::{Arg, BLOCK, gather};
 use super::super::view::View;
 use super::super::{Widest, parallel, run_widest};
@@ -27,6 +27,8 @@ trait Lane: Copy + Send + Sync + Default + PartialOrd + 'static {
     /// The buffer's elements, if they are of this type (read in place).
     fn elements(data: &HostData) -> Option<&[Self]>;
     fn init(op: ReduceOp) -> Self::Acc;
+    /// Folds `xs` into `acc`: a sum or product one block of at most
+    /// [`BLOCK`] values (see [`fold_run`]), a maximum or minimum any run.
     fn fold(op: ReduceOp, acc: Self::Acc, xs: &[Self]) -> Self::Acc;
     fn fold_rows(op: ReduceOp, acc: &mut [Self::Acc], xs: &[Self]);
     fn merge(op: ReduceOp, a: Self::Acc, b: Self::Acc) -> Self::Acc;
@@ -43,6 +45,27 @@ fn pick<T: PartialOrd + Copy>(max: bool, acc: T, x: T, x_nan: bool) -> T {
         acc
     }
 }
+
+/// The largest (`max`) or smallest of `init` and `xs`, or a NaN among
+/// them: folded in independent lanes (a lane that meets a NaN keeps it:
+/// nothing compares above or below one), then the lanes in turn.
+#[inline(always)]
+fn extreme<L: Lane>(xs: &[L], max: bool, init: L) -> L {
+    let mut lanes = [init; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = pick(max, *l, x, x.is_nan());
+        }
+    }
+    lanes
+        .iter()
+        .chain(chunks.remainder())
+        .fold(init, |b, &x| pick(max, b, x, x.is_nan()))
+}
+
+/// [`extreme`]'s lanes.
+const LANES: usize = 32;
 
 macro_rules! float_lane {
     ($t:ty, $variant:ident, $load:expr, $store:expr) => {
@@ -66,6 +89,7 @@ macro_rules! float_lane {
                     ReduceOp::Min => f64::INFINITY,
                 }
             }
+            #[inline(always)]
             fn fold(op: ReduceOp, acc: f64, xs: &[$t]) -> f64 {
                 match op {
                     ReduceOp::Sum => {
@@ -80,12 +104,16 @@ macro_rules! float_lane {
                         acc + (lanes.iter().sum::<$t>() + tail) as f64
                     }
                     ReduceOp::Prod => xs.iter().fold(acc, |a, &x| a * x as f64),
-                    ReduceOp::Max => xs
-                        .iter()
-                        .fold(acc, |a, &x| pick(true, a, x as f64, x.is_nan())),
-                    ReduceOp::Min => xs
-                        .iter()
-                        .fold(acc, |a, &x| pick(false, a, x as f64, x.is_nan())),
+                    ReduceOp::Max | ReduceOp::Min => {
+                        let max = op == ReduceOp::Max;
+                        let first = if max {
+                            <$t>::NEG_INFINITY
+                        } else {
+                            <$t>::INFINITY
+                        };
+                        let x = extreme(xs, max, first);
+                        pick(max, acc, x as f64, x.is_nan())
+                    }
                 }
             }
             #[inline(always)]
@@ -182,6 +210,7 @@ impl Lane for i64 {
             ReduceOp::Min => i64::MAX,
         }
     }
+    #[inline(always)]
     fn fold(op: ReduceOp, acc: i64, xs: &[i64]) -> i64 {
         xs.iter().fold(acc, |a, &x| Self::merge(op, a, x))
     }
@@ -306,23 +335,22 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
                 // run of one repeated element (an expanded axis, such as the
                 // gradient of a sum) fills it once.
                 v.for_each_run(start, len, |off, stride, run, _| {
+                    if stride == 1 {
+                        acc = fold_run(op, acc, &elements[off..][..run]);
+                        return;
+                    }
                     if stride == 0 {
                         buf[..BLOCK.min(run)].fill(elements[off]);
                     }
                     for at in (0..run).step_by(BLOCK) {
                         let n = BLOCK.min(run - at);
-                        let xs = if stride == 0 {
-                            &buf[..n]
-                        } else if stride == 1 {
-                            &elements[off + at..][..n]
-                        } else {
+                        if stride != 0 {
                             let first = off + at * stride;
                             for (k, x) in buf[..n].iter_mut().enumerate() {
                                 *x = elements[first + k * stride];
                             }
-                            &buf[..n]
-                        };
-                        acc = L::fold(op, acc, xs);
+                        }
+                        acc = fold_run(op, acc, &buf[..n]);
                     }
                 });
                 return acc;
@@ -331,7 +359,7 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
             while pos < len {
                 let n = BLOCK.min(len - pos);
                 L::load(data, &v, start + pos, &mut buf[..n]);
-                acc = L::fold(op, acc, &buf[..n]);
+                acc = fold_run(op, acc, &buf[..n]);
                 pos += n;
             }
             acc
@@ -369,6 +397,39 @@ fn reduce_typed<L: Lane>(op: ReduceOp, axes: &[usize], (data, view): Arg<'_>, ou
         }
     }
     L::store(&accs, out);
+}
+
+/// Folds `xs` into `acc` in the widest build the CPU has: sums and
+/// products a block of [`BLOCK`] at a time, as every path folds them.
+fn fold_run<L: Lane>(op: ReduceOp, acc: L::Acc, xs: &[L]) -> L::Acc {
+    let mut acc = acc;
+    run_widest(FoldRun {
+        op,
+        acc: &mut acc,
+        xs,
+    });
+    acc
+}
+
+/// [`fold_run`]'s arguments, as [`run_widest`] takes them.
+struct FoldRun<'a, L: Lane> {
+    op: ReduceOp,
+    acc: &'a mut L::Acc,
+    xs: &'a [L],
+}
+
+impl<L: Lane> Widest for FoldRun<'_, L> {
+    #[inline(always)]
+    fn run(self) {
+        if matches!(self.op, ReduceOp::Max | ReduceOp::Min) {
+            // The same value whatever the grouping.
+            *self.acc = L::fold(self.op, *self.acc, self.xs);
+            return;
+        }
+        for block in self.xs.chunks(BLOCK) {
+            *self.acc = L::fold(self.op, *self.acc, block);
+        }
+    }
 }
 
 /// Rows a block of an in-place reduction over leading axes folds, at
@@ -433,23 +494,66 @@ fn arg_reduce_typed<L: Lane>(op: ArgReduceOp, axis: usize, (data, view): Arg<'_>
     let v = view.permute(&perm);
     let len = view.shape.get(axis).copied().unwrap_or(1);
     let max = op == ArgReduceOp::ArgMax;
-    split_for_threads(out, 1, |o0, chunk| {
-        let mut row = vec![L::default(); len];
-        for (k, dst) in chunk.iter_mut().enumerate() {
-            L::load(data, &v, (o0 + k) * len, &mut row);
-            let mut best = 0;
-            for (i, &x) in row.iter().enumerate().skip(1) {
-                let b = row[best];
-                if b.is_nan() {
-                    break;
-                }
-                if x.is_nan() || (max && x > b) || (!max && x < b) {
-                    best = i;
-                }
+    // Rows of the buffer's own type, one element apart, are read in place.
+    let rows = L::elements(data).filter(|_| len == 1 || v.strides.last() == Some(&1));
+    // Shared by the elements read, not by the outputs (an argmax over the
+    // rows of [1024, 1024] has 1024 outputs and a million elements).
+    let threads = threads_for(out.len().saturating_mul(len)).min(out.len().max(1));
+    let chunk = chunk_len(out.len(), threads, 1);
+    parallel::for_each_chunk_on(
+        threads,
+        out,
+        chunk,
+        || vec![L::default(); if rows.is_some() { 0 } else { len }],
+        |row, c, dsts| {
+            for (k, dst) in dsts.iter_mut().enumerate() {
+                let start = (c * chunk + k) * len;
+                let xs = match rows {
+                    Some(elements) => &elements[v.offset_of(start)..][..len],
+                    None => {
+                        L::load(data, &v, start, row);
+                        &row[..]
+                    }
+                };
+                *dst = arg_best(xs, max) as i64;
             }
-            *dst = best as i64;
-        }
+        },
+    );
+}
+
+/// Index of the first largest (`max`) or smallest element of `xs`, or of
+/// its first NaN: the extreme value, then its first position.
+fn arg_best<L: Lane>(xs: &[L], max: bool) -> usize {
+    let Some(&first) = xs.first() else {
+        return 0;
+    };
+    let mut best = first;
+    run_widest(Extreme {
+        xs,
+        max,
+        best: &mut best,
     });
+    if best.is_nan() {
+        xs.iter().position(|x| x.is_nan())
+    } else {
+        xs.iter().position(|&x| x == best)
+    }
+    .unwrap_or(0)
+}
+
+/// [`extreme`]'s arguments, as [`run_widest`] takes them: `best` is the
+/// initial value and receives the result.
+struct Extreme<'a, L> {
+    xs: &'a [L],
+    max: bool,
+    best: &'a mut L,
+}
+
+impl<L: Lane> Widest for Extreme<'_, L> {
+    #[inline(always)]
+    fn run(self) {
+        *self.best = extreme(self.xs, self.max, *self.best);
+    }
 }
 
 #[cfg(test)]
@@ -587,5 +691,82 @@ mod tests {
             out,
             HostData::F16(sums.iter().map(|&v| f16::from_f64(v)).collect())
         );
+    }
+
+    /// Maxima, minima and their first positions over rows of every length
+    /// around the lanes' width, read in place (f32, f64), through a copy
+    /// (f16) and across a transposed view: repeated extremes give the first
+    /// position, and a row with NaNs gives NaN at the first of them.
+    #[test]
+    fn extremes_and_their_positions_match_the_definition() {
+        for len in [1, 5, 31, 32, 33, 64, 100, 1000] {
+            let rows = 3;
+            // Values repeat (13 of them), so extremes occur more than once.
+            let mut values: Vec<f64> = (0..rows * len)
+                .map(|i| ((i * 7919) % 13) as f64 - 6.0)
+                .collect();
+            // Row 1 holds NaNs, the first a third of the way along.
+            values[len + len / 3] = f64::NAN;
+            values[2 * len - 1] = f64::NAN;
+            // The same rows stored transposed (a view striding by `rows`).
+            let transposed: Vec<f64> = (0..len * rows)
+                .map(|i| values[(i % rows) * len + i / rows])
+                .collect();
+            let layouts = [
+                (View::contiguous(&[rows, len]), 1, &values),
+                (View::contiguous(&[len, rows]), 0, &transposed),
+            ];
+            for max in [true, false] {
+                let (mut want_at, mut want) = (vec![], vec![]);
+                for row in values.chunks(len) {
+                    let at = row.iter().position(|x| x.is_nan()).unwrap_or_else(|| {
+                        let best =
+                            row.iter()
+                                .copied()
+                                .reduce(if max { f64::max } else { f64::min });
+                        row.iter().position(|&x| Some(x) == best).unwrap()
+                    });
+                    want_at.push(at as i64);
+                    want.push(row[at]);
+                }
+                for (view, axis, stored) in &layouts {
+                    let buffers = [
+                        HostData::F64(stored.to_vec()),
+                        HostData::F32(stored.iter().map(|&v| v as f32).collect()),
+                        HostData::F16(stored.iter().map(|&v| f16::from_f64(v)).collect()),
+                    ];
+                    for data in &buffers {
+                        let what = format!("len {len}, axis {axis}, {:?}, max {max}", data.dtype());
+                        let op = if max {
+                            ArgReduceOp::ArgMax
+                        } else {
+                            ArgReduceOp::ArgMin
+                        };
+                        let mut at = HostData::I64(vec![-1; rows]);
+                        arg_reduce(op, *axis, (data, view), &mut at).unwrap();
+                        assert_eq!(at, HostData::I64(want_at.clone()), "{what}");
+                        let op = if max { ReduceOp::Max } else { ReduceOp::Min };
+                        let mut got = match data {
+                            HostData::F64(_) => HostData::F64(vec![0.0; rows]),
+                            HostData::F32(_) => HostData::F32(vec![0.0; rows]),
+                            _ => HostData::F16(vec![f16::ZERO; rows]),
+                        };
+                        reduce(op, &[*axis], (data, view), &mut got).unwrap();
+                        let got: Vec<f64> = match got {
+                            HostData::F64(o) => o,
+                            HostData::F32(o) => o.iter().map(|&v| f64::from(v)).collect(),
+                            HostData::F16(o) => o.iter().map(|v| v.to_f64()).collect(),
+                            _ => unreachable!(),
+                        };
+                        for (g, w) in got.iter().zip(&want) {
+                            assert!(
+                                g == w || (g.is_nan() && w.is_nan()),
+                                "{what}: {got:?} vs {want:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
