@@ -13,6 +13,7 @@ use half::{bf16, f16};
 use num_traits::Float;
 
 use super::exec::{chunk_len, threads_for};
+use super::halfs;
 use super::parallel;
 use super::view::View;
 use super::vmath;
@@ -280,8 +281,8 @@ impl<'a> Sink<'a> {
         match self {
             Sink::F64(d) => store(r.f64.get(i, len), &mut d[at..], |x| x),
             Sink::F32(d) => store(r.f32.get(i, len), &mut d[at..], |x| x),
-            Sink::F16(d) => store(r.f32.get(i, len), &mut d[at..], f16::from_f32),
-            Sink::BF16(d) => store(r.f32.get(i, len), &mut d[at..], bf16::from_f32),
+            Sink::F16(d) => halfs::f16_from_f32s(r.f32.get(i, len), &mut d[at..at + len]),
+            Sink::BF16(d) => halfs::bf16_from_f32s(r.f32.get(i, len), &mut d[at..at + len]),
             Sink::I64(d) => store(r.i64.get(i, len), &mut d[at..], |x| x),
             Sink::I32(d) => store(r.i64.get(i, len), &mut d[at..], |x| x as i32),
             Sink::U8(d) => store(r.i64.get(i, len), &mut d[at..], |x| x as u8),
@@ -649,12 +650,14 @@ fn exec<'a>(
     }
 }
 
+/// Reads the logical elements `base..base + dst.len()` of an `f32`,
+/// `f16` or `bf16` buffer's `view` as `f32`.
 #[inline(always)]
-fn load_f32(data: &HostData, view: &View, base: usize, dst: &mut [f32]) {
+pub(crate) fn load_f32(data: &HostData, view: &View, base: usize, dst: &mut [f32]) {
     match data {
         HostData::F32(v) => gather(v, view, base, dst, |x| x),
-        HostData::F16(v) => gather(v, view, base, dst, f16::to_f32),
-        HostData::BF16(v) => gather(v, view, base, dst, bf16::to_f32),
+        HostData::F16(v) => gather_runs(v, view, base, dst, f16::to_f32, halfs::f16_to_f32s),
+        HostData::BF16(v) => gather_runs(v, view, base, dst, bf16::to_f32, halfs::bf16_to_f32s),
         other => unreachable!("planner loads {:?} into f32 registers", other.dtype()),
     }
 }
@@ -694,14 +697,28 @@ pub(crate) fn gather<S: Copy, D>(
     dst: &mut [D],
     conv: impl Fn(S) -> D,
 ) {
-    view.for_each_run(base, dst.len(), |off, stride, run, pos| {
-        let d = &mut dst[pos..pos + run];
+    gather_runs(src, view, base, dst, &conv, |s, d| {
+        for (o, &s) in d.iter_mut().zip(s) {
+            *o = conv(s);
+        }
+    });
+}
+
+/// [`gather`], converting each contiguous run of `src` with `run` (a slice
+/// conversion) and other elements with `conv`.
+#[inline(always)]
+pub(crate) fn gather_runs<S: Copy, D>(
+    src: &[S],
+    view: &View,
+    base: usize,
+    dst: &mut [D],
+    conv: impl Fn(S) -> D,
+    run: impl Fn(&[S], &mut [D]),
+) {
+    view.for_each_run(base, dst.len(), |off, stride, len, pos| {
+        let d = &mut dst[pos..pos + len];
         match stride {
-            1 => {
-                for (o, &s) in d.iter_mut().zip(&src[off..off + run]) {
-                    *o = conv(s);
-                }
-            }
+            1 => run(&src[off..off + len], d),
             0 => {
                 let s = src[off];
                 for o in d.iter_mut() {
@@ -1058,7 +1075,6 @@ fn select<T: Blend>(c: &[u8], a: &[T], b: &[T], d: &mut [T]) {
 }
 
 /// Rounds an f32-register value to the precision of `dtype`.
-#[inline(always)]
 fn round_f32(x: f32, dtype: DType) -> f32 {
     match dtype {
         DType::F16 => f16::from_f32(x).to_f32(),
@@ -1083,11 +1099,18 @@ fn round_i64(x: i64, dtype: DType) -> i64 {
 fn cast(r: &mut Regs, src: Reg, (to, dst): (DType, Reg), len: usize, out: Option<Out<'_>>) {
     let (s, i) = (src.index, dst.index);
     match dst.kind {
-        Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| match src.kind {
-            Kind::F32 => map(r.f32.get(s, len), d, |x| round_f32(x, to)),
-            Kind::F64 => map(r.f64.get(s, len), d, |x| round_f32(x as f32, to)),
-            Kind::I64 => map(r.i64.get(s, len), d, |x| round_f32(x as f32, to)),
-            Kind::Mask => map(r.mask.get(s, len), d, f32::from),
+        Kind::F32 => with_dst!(r.f32[i], Out::f32(out), len, |d| {
+            match src.kind {
+                Kind::F32 => d.copy_from_slice(r.f32.get(s, len)),
+                Kind::F64 => map(r.f64.get(s, len), d, |x| x as f32),
+                Kind::I64 => map(r.i64.get(s, len), d, |x| x as f32),
+                Kind::Mask => map(r.mask.get(s, len), d, f32::from),
+            }
+            match to {
+                DType::F16 => halfs::round_to_f16(d),
+                DType::BF16 => halfs::round_to_bf16(d),
+                _ => {}
+            }
         }),
         Kind::F64 => with_dst!(r.f64[i], Out::f64(out), len, |d| match src.kind {
             Kind::F32 => map(r.f32.get(s, len), d, f64::from),

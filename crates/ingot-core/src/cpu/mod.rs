@@ -10,6 +10,7 @@
 mod conv_bias;
 mod exec;
 mod fused;
+mod halfs;
 mod kernels;
 mod parallel;
 mod plan;

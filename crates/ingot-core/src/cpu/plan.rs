@@ -490,7 +490,10 @@ impl Planner<'_> {
                 _ => false,
             })
             .collect();
-        let outs: Vec<usize> = stored.iter().map(|m| values[m]).collect();
+        let mut outs: Vec<usize> = stored.iter().map(|m| values[m]).collect();
+        let dtypes: Vec<DType> = stored.iter().map(|&m| self.g.nodes[m].ty.dtype).collect();
+        let mut invariant = invariant;
+        b.drop_needless_casts(&mut outs, &dtypes, &mut invariant);
         let exact: Vec<bool> = stored
             .iter()
             .map(|&m| Kind::holds_exactly(self.g.nodes[m].ty.dtype))
@@ -656,6 +659,55 @@ impl FusedBuilder {
         Reg {
             kind: self.kinds[v],
             index: v,
+        }
+    }
+
+    /// Drops the casts that change nothing: those between registers of one
+    /// kind to a type the kind holds exactly (`f16` loaded as `f32` and
+    /// cast to `f32`), and those that only round an `f32` register to the
+    /// `f16` or `bf16` of the outputs they are stored into and that nothing
+    /// else reads (storing rounds the same way, and rounding twice gives
+    /// what rounding once does). What read or stored a cast's register
+    /// reads or stores its source instead.
+    fn drop_needless_casts(
+        &mut self,
+        outs: &mut [usize],
+        dtypes: &[DType],
+        invariant: &mut Vec<bool>,
+    ) {
+        let mut j = 0;
+        while j < self.instrs.len() {
+            let Instr::Cast { src, to, dst } = self.instrs[j] else {
+                j += 1;
+                continue;
+            };
+            let identity =
+                src.kind == Kind::of(to) && (Kind::holds_exactly(to) || to == DType::Bool);
+            let read = self.instrs[j + 1..]
+                .iter()
+                .any(|i| sources(i).iter().any(|r| r.index == dst.index));
+            let stored_as_cast = outs
+                .iter()
+                .zip(dtypes)
+                .all(|(&o, &d)| o != dst.index || d == to);
+            let rounds_for_store = matches!(to, DType::F16 | DType::BF16)
+                && src.kind == Kind::F32
+                && !read
+                && stored_as_cast;
+            if !(identity || rounds_for_store) {
+                j += 1;
+                continue;
+            }
+            self.instrs.remove(j);
+            invariant.remove(j);
+            for r in self.instrs[j..].iter_mut().flat_map(sources_mut) {
+                if r.index == dst.index {
+                    r.index = src.index;
+                }
+            }
+            for o in outs.iter_mut().filter(|o| **o == dst.index) {
+                *o = src.index;
+            }
         }
     }
 
@@ -891,6 +943,72 @@ mod tests {
         };
         assert_eq!(p.steps[0].args.len(), 1, "x is loaded once");
         assert!(k.n_regs[0] <= 3, "registers are reused: {:?}", k.n_regs);
+    }
+
+    /// Casts that change nothing go: `f32` to `f16` stored as `f16` (the
+    /// store rounds), `f16` to `f32` (the load widens), either of them
+    /// leaving the output to its load, written straight into it. A rounding
+    /// cast that another op reads stays (`x.to(f16) * 2` rounds `x` first).
+    #[test]
+    fn casts_that_change_nothing_are_dropped() {
+        let cast = |from: DType, to: DType, then_double: bool| {
+            let mut nodes = vec![
+                Node {
+                    op: Op::Input(0),
+                    args: vec![],
+                    ty: TensorType {
+                        shape: vec![4],
+                        dtype: from,
+                    },
+                },
+                Node {
+                    op: Op::Cast,
+                    args: vec![0],
+                    ty: TensorType {
+                        shape: vec![4],
+                        dtype: to,
+                    },
+                },
+            ];
+            if then_double {
+                nodes.push(Node {
+                    op: Op::Binary(BinaryOp::Add),
+                    args: vec![1, 1],
+                    ty: TensorType {
+                        shape: vec![4],
+                        dtype: to,
+                    },
+                });
+            }
+            let g = Graph {
+                inputs: vec![TensorType {
+                    shape: vec![4],
+                    dtype: from,
+                }],
+                outputs: vec![nodes.len() - 1],
+                nodes,
+            };
+            let p = plan(&g).unwrap();
+            let Kernel::Fused(k) = &p.steps[0].kernel else {
+                unreachable!()
+            };
+            let casts = k
+                .instrs
+                .iter()
+                .filter(|i| matches!(i, Instr::Cast { .. }))
+                .count();
+            (casts, k.writes.clone())
+        };
+        assert_eq!(cast(DType::F32, DType::F16, false), (0, vec![None]));
+        assert_eq!(cast(DType::F32, DType::BF16, false), (0, vec![None]));
+        assert_eq!(cast(DType::F16, DType::F32, false), (0, vec![Some(0)]));
+        assert_eq!(cast(DType::F32, DType::F16, true).0, 1);
+        assert_eq!(
+            cast(DType::F64, DType::F16, false).0,
+            1,
+            "f64 rounds to f32 first"
+        );
+        assert_eq!(cast(DType::F32, DType::I64, false).0, 1);
     }
 
     #[test]

@@ -14,10 +14,9 @@ mod reduce;
 mod softmax;
 mod window;
 
-use half::{bf16, f16};
-
 use super::exec::split_for_threads;
-use super::fused::{Arg, Blend, FloatOps, gather};
+use super::fused::{Arg, Blend, FloatOps, gather, load_f32};
+use super::halfs;
 use super::plan::Kernel;
 use super::view::View;
 use crate::ir::TensorType;
@@ -203,11 +202,8 @@ fn float_kernel(
 pub(crate) fn widen((data, view): Arg<'_>) -> Vec<f32> {
     let mut v = vec![0f32; view.numel()];
     match data {
-        HostData::F32(s) => gather(s, view, 0, &mut v, |x| x),
-        HostData::F16(s) => gather(s, view, 0, &mut v, f16::to_f32),
-        HostData::BF16(s) => gather(s, view, 0, &mut v, bf16::to_f32),
         HostData::F64(s) => gather(s, view, 0, &mut v, |x| x as f32),
-        other => unreachable!("widen {:?}", other.dtype()),
+        _ => load_f32(data, view, 0, &mut v),
     }
     v
 }
@@ -216,14 +212,8 @@ pub(crate) fn widen((data, view): Arg<'_>) -> Vec<f32> {
 pub(crate) fn narrow(src: &[f32], out: &mut HostData) {
     match out {
         HostData::F32(o) => o.copy_from_slice(src),
-        HostData::F16(o) => o
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, &s)| *d = f16::from_f32(s)),
-        HostData::BF16(o) => o
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, &s)| *d = bf16::from_f32(s)),
+        HostData::F16(o) => halfs::f16_from_f32s(src, o),
+        HostData::BF16(o) => halfs::bf16_from_f32s(src, o),
         HostData::F64(o) => o.iter_mut().zip(src).for_each(|(d, &s)| *d = s as f64),
         other => unreachable!("narrow into {:?}", other.dtype()),
     }

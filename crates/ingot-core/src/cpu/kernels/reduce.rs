@@ -14,7 +14,7 @@
 use half::{bf16, f16};
 
 use super::super::exec::{PARALLEL_MIN, chunk_len, threads_for};
-use super::super::fused::{Arg, BLOCK, gather};
+use super::super::fused::{Arg, BLOCK, gather, load_f32};
 use super::super::view::View;
 use super::super::{Widest, parallel, run_widest};
 use crate::ir::{ArgReduceOp, ReduceOp};
@@ -149,28 +149,18 @@ macro_rules! float_lane {
     };
 }
 
-float_lane!(
-    f32,
-    F32,
-    |data, view, base, dst| match data {
-        HostData::F32(v) => gather(v, view, base, dst, |x| x),
-        HostData::F16(v) => gather(v, view, base, dst, f16::to_f32),
-        HostData::BF16(v) => gather(v, view, base, dst, bf16::to_f32),
-        other => unreachable!("f32 reduction of {:?}", other.dtype()),
-    },
-    |accs, out| match out {
-        HostData::F32(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a as f32),
-        HostData::F16(o) => o
-            .iter_mut()
-            .zip(accs)
-            .for_each(|(d, &a)| *d = f16::from_f64(a)),
-        HostData::BF16(o) => o
-            .iter_mut()
-            .zip(accs)
-            .for_each(|(d, &a)| *d = bf16::from_f64(a)),
-        other => unreachable!("f32 reduction into {:?}", other.dtype()),
-    }
-);
+float_lane!(f32, F32, load_f32, |accs, out| match out {
+    HostData::F32(o) => o.iter_mut().zip(accs).for_each(|(d, &a)| *d = a as f32),
+    HostData::F16(o) => o
+        .iter_mut()
+        .zip(accs)
+        .for_each(|(d, &a)| *d = f16::from_f64(a)),
+    HostData::BF16(o) => o
+        .iter_mut()
+        .zip(accs)
+        .for_each(|(d, &a)| *d = bf16::from_f64(a)),
+    other => unreachable!("f32 reduction into {:?}", other.dtype()),
+});
 
 float_lane!(
     f64,
