@@ -301,7 +301,11 @@ pub(crate) fn concat(axis: usize, args: &[Arg<'_>], out_ty: &TensorType, out: &m
     }
 }
 
-/// Fills the output with `value`, then copies the argument inside the pads.
+/// Pads `arg` by `pads` (before, after) along each axis with `value`.
+/// The output goes by planes of its last two axes (rows of the last, for
+/// a vector), split over the threads: a plane outside the input is filled,
+/// and each row of one inside gets its padding and a copy of its input row,
+/// read through the input's last two strides from where its plane starts.
 pub(crate) fn pad(
     pads: &[(usize, usize)],
     value: f64,
@@ -309,28 +313,107 @@ pub(crate) fn pad(
     out_ty: &TensorType,
     out: &mut HostData,
 ) {
-    let starts: Vec<usize> = pads.iter().map(|p| p.0).collect();
-    let ones = vec![1; pads.len()];
-    let inside = View::contiguous(&out_ty.shape).slice(&starts, &ones, &view.shape);
-    fn fill_and_copy<T: Element>(s: &[T], d: &mut [T], value: f64, view: &View, inside: &View) {
-        d.fill(T::from_f64(value));
-        let mut buf = Vec::with_capacity(BLOCK);
-        let n = view.numel();
-        let mut pos = 0;
-        while pos < n {
-            let len = BLOCK.min(n - pos);
-            buf.clear();
-            buf.resize(len, T::from_f64(value));
-            read_view(s, view, pos, &mut buf, |v| v);
-            inside.for_each_run(pos, len, |off, stride, run, at| {
-                for k in 0..run {
-                    d[off + k * stride] = buf[at + k];
-                }
-            });
-            pos += len;
-        }
+    let rank = out_ty.shape.len();
+    if rank == 0 {
+        same_type!(data, out, |s, d| read_view(s, view, 0, d, |v| v));
+        return;
     }
-    same_type!(data, out, |s, d| fill_and_copy(s, d, value, view, &inside));
+    // Planes of `h` rows of `w`: a vector is one row.
+    let lead = rank.saturating_sub(2);
+    let (h, w) = (
+        if rank >= 2 { out_ty.shape[rank - 2] } else { 1 },
+        out_ty.shape[rank - 1],
+    );
+    let (top, in_h) = if rank >= 2 {
+        (pads[rank - 2].0, view.shape[rank - 2])
+    } else {
+        (0, 1)
+    };
+    let (left, in_w) = (pads[rank - 1].0, view.shape[rank - 1]);
+    if h * w == 0 {
+        return;
+    }
+    if view.numel() == 0 {
+        same_type!(data, out, |_s, d| d.fill(Element::from_f64(value)));
+        return;
+    }
+    let geometry = Planes {
+        outer: &out_ty.shape[..lead],
+        outer_pads: &pads[..lead],
+        in_outer: &view.shape[..lead],
+        rows: (top, in_h, h),
+        cols: (left, in_w, w),
+    };
+    fn fill_planes<T: Element>(s: &[T], d: &mut [T], value: f64, view: &View, g: &Planes<'_>) {
+        let value = T::from_f64(value);
+        let (top, in_h, _) = g.rows;
+        let (left, in_w, w) = g.cols;
+        let rank = view.shape.len();
+        let col_stride = view.strides[rank - 1];
+        let row_stride = if rank >= 2 { view.strides[rank - 2] } else { 0 };
+        split_for_threads(d, g.plane_len(), |start, chunk| {
+            for (k, out_plane) in chunk.chunks_mut(g.plane_len()).enumerate() {
+                let Some(in_plane) = g.input_plane(start / g.plane_len() + k) else {
+                    out_plane.fill(value);
+                    continue;
+                };
+                let base = view.offset_of(in_plane * in_h * in_w);
+                for (y, row) in out_plane.chunks_mut(w).enumerate() {
+                    if y < top || y >= top + in_h {
+                        row.fill(value);
+                        continue;
+                    }
+                    row[..left].fill(value);
+                    row[left + in_w..].fill(value);
+                    let from = base + (y - top) * row_stride;
+                    let dst = &mut row[left..left + in_w];
+                    if col_stride == 1 {
+                        dst.copy_from_slice(&s[from..from + in_w]);
+                    } else {
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = s[from + k * col_stride];
+                        }
+                    }
+                }
+            }
+        });
+    }
+    same_type!(data, out, |s, d| fill_planes(s, d, value, view, &geometry));
+}
+
+/// Where the planes of a padded output come from (see [`pad`]).
+struct Planes<'a> {
+    /// The output's leading axes, their padding, and the input's.
+    outer: &'a [usize],
+    outer_pads: &'a [(usize, usize)],
+    in_outer: &'a [usize],
+    /// Rows: padding before, the input's, the output's.
+    rows: (usize, usize, usize),
+    /// Columns: padding before, the input's, the output's.
+    cols: (usize, usize, usize),
+}
+
+impl Planes<'_> {
+    fn plane_len(&self) -> usize {
+        self.rows.2 * self.cols.2
+    }
+
+    /// The input plane output plane `p` copies, or `None` when it lies in
+    /// the padding.
+    fn input_plane(&self, mut p: usize) -> Option<usize> {
+        let (mut at, mut step) = (0, 1);
+        for a in (0..self.outer.len()).rev() {
+            let c = p % self.outer[a];
+            p /= self.outer[a];
+            let (before, n) = (self.outer_pads[a].0, self.in_outer[a]);
+            if c < before || c >= before + n {
+                return None;
+            }
+            at += (c - before) * step;
+            step *= n;
+        }
+        Some(at)
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +450,72 @@ mod tests {
                 })
                 .collect();
             assert_eq!(out, HostData::F64(want), "strides {:?}", x_view.strides);
+        }
+    }
+
+    /// Pads of vectors, matrices and 3-d and 4-d tensors (padding leading
+    /// axes too, so whole planes are padding), read contiguous, transposed
+    /// and sliced, against the definition: each output element is the
+    /// input's at its position less the padding before, or `value`.
+    #[test]
+    fn pads_match_the_definition() {
+        let values: Vec<f64> = (0..400).map(|v| v as f64).collect();
+        let data = HostData::F64(values.clone());
+        let cases: Vec<(View, Vec<(usize, usize)>)> = vec![
+            (View::contiguous(&[5]), vec![(2, 1)]),
+            (View::contiguous(&[3, 4]), vec![(1, 2), (0, 3)]),
+            (
+                View::contiguous(&[4, 3]).permute(&[1, 0]),
+                vec![(2, 0), (1, 1)],
+            ),
+            (View::contiguous(&[2, 3, 4]), vec![(1, 1), (0, 2), (3, 0)]),
+            (
+                View::contiguous(&[4, 5, 6]).slice(&[1, 1, 2], &[1, 2, 1], &[2, 2, 3]),
+                vec![(0, 1), (1, 1), (1, 1)],
+            ),
+            (
+                View::contiguous(&[2, 2, 3, 3]),
+                vec![(1, 0), (0, 1), (1, 1), (1, 1)],
+            ),
+            (View::contiguous(&[2, 0, 3]), vec![(0, 0), (1, 1), (0, 1)]),
+        ];
+        for (view, pads) in cases {
+            let shape: Vec<usize> = view
+                .shape
+                .iter()
+                .zip(&pads)
+                .map(|(&n, &(a, b))| n + a + b)
+                .collect();
+            let numel: usize = shape.iter().product();
+            let out_ty = TensorType {
+                shape: shape.clone(),
+                dtype: crate::DType::F64,
+            };
+            let mut out = HostData::F64(vec![f64::NAN; numel]);
+            pad(&pads, -1.0, (&data, &view), &out_ty, &mut out);
+            let want: Vec<f64> = (0..numel)
+                .map(|mut o| {
+                    let mut coords = vec![0; shape.len()];
+                    for (c, &n) in coords.iter_mut().zip(&shape).rev() {
+                        *c = o % n;
+                        o /= n;
+                    }
+                    let mut input = 0;
+                    for ((&c, &(before, _)), &n) in coords.iter().zip(&pads).zip(&view.shape) {
+                        if c < before || c >= before + n {
+                            return -1.0;
+                        }
+                        input = input * n + c - before;
+                    }
+                    values[view.offset_of(input)]
+                })
+                .collect();
+            assert_eq!(
+                out,
+                HostData::F64(want),
+                "{:?} padded by {pads:?}",
+                view.shape
+            );
         }
     }
 }
