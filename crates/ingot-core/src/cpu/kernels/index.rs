@@ -3,7 +3,7 @@
 use half::{bf16, f16};
 
 use super::super::exec::{PARALLEL_MIN, split_for_threads};
-use super::super::fused::{Arg, BLOCK, gather as read_view};
+use super::super::fused::{Arg, gather as read_view};
 use super::super::parallel;
 use super::super::view::View;
 use crate::ir::TensorType;
@@ -162,19 +162,33 @@ pub(crate) fn gather(axis: usize, x: Arg<'_>, index: Arg<'_>, out: &mut HostData
         ));
         return Ok(());
     }
+    // Row by row along the last axis: walkers over the other axes find where
+    // each row of `x` and of the index starts; along the row both step by
+    // their last strides.
+    let Some(last) = out_shape.len().checked_sub(1) else {
+        return Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: "gather of a 0-d tensor".into(),
+        });
+    };
+    let row = out_shape[last];
+    let (x_step, i_step) = (strides[last], iv.strides[last]);
+    let lead = &out_shape[..last];
     same_type!(xd, out, |src, dst| split_for_threads(
         dst,
-        BLOCK,
+        row.max(1),
         |start, chunk| {
-            let mut walk = Walker::new(&out_shape, strides.clone(), start);
-            let mut ivals = vec![0i64; BLOCK];
-            for (b, block) in chunk.chunks_mut(BLOCK).enumerate() {
-                let iv_block = &mut ivals[..block.len()];
-                read_view(idx, iv, start + b * BLOCK, iv_block, |v| v);
-                for (d, &i) in block.iter_mut().zip(iv_block.iter()) {
-                    *d = src[xv.offset + walk.offset + i as usize * axis_stride];
-                    walk.advance();
+            let first = start / row.max(1);
+            let mut walk = Walker::new(lead, strides[..last].to_vec(), first);
+            let mut walk_index = Walker::new(lead, iv.strides[..last].to_vec(), first);
+            for values in chunk.chunks_mut(row.max(1)) {
+                let (x0, i0) = (xv.offset + walk.offset, iv.offset + walk_index.offset);
+                for (k, d) in values.iter_mut().enumerate() {
+                    let i = idx[i0 + k * i_step] as usize;
+                    *d = src[x0 + k * x_step + i * axis_stride];
                 }
+                walk.advance();
+                walk_index.advance();
             }
         }
     ));
@@ -450,6 +464,49 @@ mod tests {
                 })
                 .collect();
             assert_eq!(out, HostData::F64(want), "strides {:?}", x_view.strides);
+        }
+    }
+
+    /// `gather` along each axis of a `[4, 5, 6]` tensor, read contiguous
+    /// and transposed, with a contiguous index and a transposed one (its
+    /// last axis strided), against the definition.
+    #[test]
+    fn gathers_along_every_axis_match_the_definition() {
+        let shape = [4, 5, 6];
+        let values: Vec<f64> = (0..120).map(|v| v as f64).collect();
+        let data = HostData::F64(values.clone());
+        let x_views = [
+            View::contiguous(&shape),
+            View::contiguous(&[6, 5, 4]).permute(&[2, 1, 0]),
+        ];
+        let index_shape = [3, 4, 5];
+        for axis in 0..3 {
+            let picks: Vec<i64> = (0..60)
+                .map(|i| ((i * 7 + axis) % shape[axis]) as i64)
+                .collect();
+            let index = HostData::I64(picks.clone());
+            let index_views = [
+                View::contiguous(&index_shape),
+                View::contiguous(&[5, 4, 3]).permute(&[2, 1, 0]),
+            ];
+            for x_view in &x_views {
+                for index_view in &index_views {
+                    let mut out = HostData::F64(vec![f64::NAN; 60]);
+                    gather(axis, (&data, x_view), (&index, index_view), &mut out).unwrap();
+                    let want: Vec<f64> = (0..60)
+                        .map(|o| {
+                            let mut at = [o / 20, o / 5 % 4, o % 5];
+                            at[axis] = picks[index_view.offset_of(o)] as usize;
+                            values[x_view.offset_of((at[0] * 5 + at[1]) * 6 + at[2])]
+                        })
+                        .collect();
+                    assert_eq!(
+                        out,
+                        HostData::F64(want),
+                        "axis {axis}, {x_view:?}, {index_view:?}"
+                    );
+                }
+            }
         }
     }
 
