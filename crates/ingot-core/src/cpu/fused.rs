@@ -75,7 +75,8 @@ pub(crate) struct Reg {
 pub(crate) enum Instr {
     /// Reads kernel argument `arg` (its dtype decides the register kind):
     /// `in_place`, the register reads the argument's stretch itself for
-    /// each block (its view contiguous, its values held exactly).
+    /// each block (its view contiguous, its values held exactly); otherwise
+    /// it still does for a block that is one contiguous run of the view.
     Load {
         arg: usize,
         dst: Reg,
@@ -487,27 +488,41 @@ fn exec<'a>(
         Instr::Load { arg, dst, in_place } => {
             let (data, view) = args[arg];
             let i = dst.index;
-            let at = view.offset + base;
-            match (dst.kind, data) {
-                (Kind::F32, HostData::F32(v)) if in_place => r.f32.bind(i, &v[at..at + len]),
-                (Kind::F64, HostData::F64(v)) if in_place => r.f64.bind(i, &v[at..at + len]),
-                (Kind::I64, HostData::I64(v)) if in_place => r.i64.bind(i, &v[at..at + len]),
-                (Kind::F32, _) => {
+            // Where the register can read the argument itself: always for
+            // an in-place load, and for another of values held exactly when
+            // this block is one contiguous run of it (a row broadcast over
+            // the others), unless the load writes an output.
+            let exact = matches!(
+                (dst.kind, data),
+                (Kind::F32, HostData::F32(_))
+                    | (Kind::F64, HostData::F64(_))
+                    | (Kind::I64, HostData::I64(_))
+            );
+            let run = match (in_place, exact && out.is_none()) {
+                (true, _) => Some(view.offset + base),
+                (false, true) => one_run(view, base, len),
+                (false, false) => None,
+            };
+            match (dst.kind, data, run) {
+                (Kind::F32, HostData::F32(v), Some(at)) => r.f32.bind(i, &v[at..at + len]),
+                (Kind::F64, HostData::F64(v), Some(at)) => r.f64.bind(i, &v[at..at + len]),
+                (Kind::I64, HostData::I64(v), Some(at)) => r.i64.bind(i, &v[at..at + len]),
+                (Kind::F32, ..) => {
                     with_dst!(r.f32[i], Out::f32(out), len, |d| load_f32(
                         data, view, base, d
                     ))
                 }
-                (Kind::F64, _) => {
+                (Kind::F64, ..) => {
                     with_dst!(r.f64[i], Out::f64(out), len, |d| load_f64(
                         data, view, base, d
                     ))
                 }
-                (Kind::I64, _) => {
+                (Kind::I64, ..) => {
                     with_dst!(r.i64[i], Out::i64(out), len, |d| load_i64(
                         data, view, base, d
                     ))
                 }
-                (Kind::Mask, _) => load_mask(data, view, base, r.mask.slot(i, len)),
+                (Kind::Mask, ..) => load_mask(data, view, base, r.mask.slot(i, len)),
             }
         }
         Instr::Const { value, dtype, dst } => {
@@ -648,6 +663,15 @@ fn exec<'a>(
         }
         Instr::Cast { src, to, dst } => cast(r, src, (to, dst), len, out),
     }
+}
+
+/// Where in its buffer the logical elements `base..base + len` of `view`
+/// lie, if they are one contiguous run: inside one stretch of its last
+/// axis, which steps by one.
+#[inline(always)]
+fn one_run(view: &View, base: usize, len: usize) -> Option<usize> {
+    let &last = view.shape.last()?;
+    (view.strides.last() == Some(&1) && base % last + len <= last).then(|| view.offset_of(base))
 }
 
 /// Reads the logical elements `base..base + dst.len()` of an `f32`,
@@ -1271,6 +1295,73 @@ mod tests {
 
     /// A load that is the output copies its view straight into it:
     /// contiguous, strided, and converted (f16 into f32).
+    /// A row broadcast over the others (`x + v`, `v` of `cols` values) is
+    /// read in place where a block lies inside one row and copied where it
+    /// straddles two: rows longer than a block, one element short of two
+    /// blocks, shorter, and ragged ones (with an offset into `v`'s buffer),
+    /// in f32 and f64, all give the sums.
+    #[test]
+    fn broadcast_rows_read_in_place_or_copied_alike() {
+        let k = |kind| FusedKernel {
+            instrs: vec![
+                Instr::Load {
+                    arg: 0,
+                    dst: reg(kind, 0),
+                    in_place: true,
+                },
+                Instr::Load {
+                    arg: 1,
+                    dst: reg(kind, 1),
+                    in_place: false,
+                },
+                Instr::Binary {
+                    op: BinaryOp::Add,
+                    a: reg(kind, 0),
+                    b: reg(kind, 1),
+                    dst: reg(kind, 2),
+                },
+            ],
+            prologue: 0,
+            writes: vec![None, None, Some(0)],
+            n_regs: if kind == Kind::F32 {
+                [3, 0, 0, 0]
+            } else {
+                [0, 3, 0, 0]
+            },
+            outs: vec![reg(kind, 2)],
+        };
+        for (rows, cols) in [(3, 2500), (3, 2047), (40, 1000), (7, 333), (2, 1024)] {
+            let n = rows * cols;
+            let x: Vec<f64> = (0..n).map(|i| (i * 1000) as f64).collect();
+            let v: Vec<f64> = (0..cols + 5).map(|i| i as f64).collect();
+            let row = View {
+                shape: vec![rows, cols],
+                strides: vec![0, 1],
+                offset: 5,
+            };
+            let want: Vec<f64> = (0..n).map(|i| x[i] + v[5 + i % cols]).collect();
+            let x_view = View::contiguous(&[rows, cols]);
+            let outs = run_into(
+                &k(Kind::F64),
+                &[
+                    (&HostData::F64(x.clone()), &x_view),
+                    (&HostData::F64(v.clone()), &row),
+                ],
+                &[DType::F64],
+                n,
+            );
+            assert_eq!(outs[0], HostData::F64(want.clone()), "f64 {rows} x {cols}");
+            let narrow = |xs: &[f64]| HostData::F32(xs.iter().map(|&x| x as f32).collect());
+            let outs = run_into(
+                &k(Kind::F32),
+                &[(&narrow(&x), &x_view), (&narrow(&v), &row)],
+                &[DType::F32],
+                n,
+            );
+            assert_eq!(outs[0], narrow(&want), "f32 {rows} x {cols}");
+        }
+    }
+
     #[test]
     fn a_loaded_output_copies_its_view() {
         let k = FusedKernel {
