@@ -17,7 +17,7 @@ mod plan;
 mod pool;
 mod profile;
 mod view;
-mod vmath;
+pub(crate) mod vmath;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -4,6 +4,7 @@ use half::{bf16, f16};
 
 use super::super::exec::split_for_threads;
 use super::super::fused::Arg;
+use super::super::{Widest, run_widest};
 use crate::ir::RandDist;
 use crate::rng;
 use crate::{Error, HostData, Result};
@@ -23,30 +24,22 @@ pub(crate) fn rand(dist: RandDist, (state, _): Arg<'_>, out: &mut HostData) -> R
             });
         }
     };
-    let f32_block = |b: u64| match dist {
-        RandDist::Uniform => rng::uniform_f32_block(seed, offset, b),
-        RandDist::Normal => rng::normal_f32_block(seed, offset, b),
-    };
     let uniform = dist == RandDist::Uniform;
     match out {
         HostData::F64(o) => fill(o, |b| match dist {
             RandDist::Uniform => rng::uniform_f64_block(seed, offset, b),
             RandDist::Normal => rng::normal_f64_block(seed, offset, b),
         }),
-        HostData::F32(o) => fill(o, f32_block),
+        HostData::F32(o) => fill_f32(o, (seed, offset), dist, |x| x),
         // Rounding to a narrow type can turn a uniform just below 1 into 1;
         // such values become the largest number below 1, keeping [0, 1).
-        HostData::F16(o) => fill(o, |b| {
-            f32_block(b).map(|v| match f16::from_f32(v) {
-                d if uniform && d >= f16::ONE => f16::from_bits(0x3BFF),
-                d => d,
-            })
+        HostData::F16(o) => fill_f32(o, (seed, offset), dist, |v| match f16::from_f32(v) {
+            d if uniform && d >= f16::ONE => f16::from_bits(0x3BFF),
+            d => d,
         }),
-        HostData::BF16(o) => fill(o, |b| {
-            f32_block(b).map(|v| match bf16::from_f32(v) {
-                d if uniform && d >= bf16::ONE => bf16::from_bits(0x3F7F),
-                d => d,
-            })
+        HostData::BF16(o) => fill_f32(o, (seed, offset), dist, |v| match bf16::from_f32(v) {
+            d if uniform && d >= bf16::ONE => bf16::from_bits(0x3F7F),
+            d => d,
         }),
         other => return Err(Error::unsupported_dtype("rand", other.dtype())),
     }
@@ -56,13 +49,69 @@ pub(crate) fn rand(dist: RandDist, (state, _): Arg<'_>, out: &mut HostData) -> R
 /// Fills `out` with the values of consecutive blocks, `N` elements each
 /// (`block(b)` gives elements `N * b..N * b + N`), over the threads.
 fn fill<T: Copy + Send, const N: usize>(out: &mut [T], block: impl Fn(u64) -> [T; N] + Sync) {
-    // Chunks start at multiples of 4, so at whole blocks.
-    split_for_threads(out, 4, |start, chunk| {
+    // Chunks start at multiples of N, so at whole blocks.
+    split_for_threads(out, N, |start, chunk| {
         for (j, part) in chunk.chunks_mut(N).enumerate() {
             let values = block((start / N + j) as u64);
             part.copy_from_slice(&values[..part.len()]);
         }
     });
+}
+
+/// Philox blocks a batch of [`fill_f32`] draws at once.
+const BATCH: usize = 16;
+
+/// [`fill`] for the `f32` family: a batch of [`BATCH`] blocks at a time,
+/// side by side ([`rng::blocks`]), turned into `f32` values in the widest
+/// build the CPU has, then into `T` by `narrow`.
+fn fill_f32<T: Copy + Send>(
+    out: &mut [T],
+    stream: (u64, u64),
+    dist: RandDist,
+    narrow: impl Fn(f32) -> T + Sync,
+) {
+    fill(out, |b| {
+        let mut values = [0f32; 4 * BATCH];
+        run_widest(Batch {
+            stream,
+            dist,
+            first: b * BATCH as u64,
+            values: &mut values,
+        });
+        values.map(&narrow)
+    });
+}
+
+/// One batch of [`fill_f32`], as [`run_widest`] takes it.
+struct Batch<'a> {
+    stream: (u64, u64),
+    dist: RandDist,
+    first: u64,
+    values: &'a mut [f32; 4 * BATCH],
+}
+
+impl Widest for Batch<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let (seed, offset) = self.stream;
+        let w = rng::blocks::<BATCH>(seed, offset, self.first);
+        let u = w.map(|word| word.map(rng::u24));
+        for l in 0..BATCH {
+            let block = &mut self.values[4 * l..4 * l + 4];
+            match self.dist {
+                RandDist::Uniform => {
+                    for (v, word) in block.iter_mut().zip(&u) {
+                        *v = word[l];
+                    }
+                }
+                RandDist::Normal => {
+                    let (c0, s0) = rng::normal_pair_f32(u[0][l], u[1][l]);
+                    let (c1, s1) = rng::normal_pair_f32(u[2][l], u[3][l]);
+                    block.copy_from_slice(&[c0, s0, c1, s1]);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +129,8 @@ mod tests {
     }
 
     /// Element `i` as the table in [`crate::rng`] lays the stream out,
-    /// written from that table: `(f32, f64)` values.
+    /// written from that table: `(f32, f64)` values (the `f32` normals
+    /// through `normal_pair_f32`, which `rng`'s tests hold to Box-Muller).
     fn documented(uniform: bool, i: u64) -> (f32, f64) {
         let normal = |u1: f64, u2: f64, odd: bool| {
             let r = (-2.0 * (1.0 - u1).ln()).sqrt();
@@ -92,8 +142,8 @@ mod tests {
             rng::u24(w[(i % 4) as usize])
         } else {
             let p = ((i % 4) / 2) as usize;
-            let (u1, u2) = (rng::u24(w[2 * p]) as f64, rng::u24(w[2 * p + 1]) as f64);
-            normal(u1, u2, i % 2 == 1) as f32
+            let (cos, sin) = rng::normal_pair_f32(rng::u24(w[2 * p]), rng::u24(w[2 * p + 1]));
+            if i % 2 == 1 { sin } else { cos }
         };
         let w = rng::block(11, 5, i / 2);
         let f64 = if uniform {
