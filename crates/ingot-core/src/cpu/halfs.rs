@@ -201,33 +201,22 @@ mod tests {
         xs.extend([f32::from_bits(0x7f80_0001), f32::from_bits(0xffc0_1234)]);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
 
-        let mut h = vec![f16::ZERO; xs.len()];
-        f16_from_f32s(&xs, &mut h);
-        let want: Vec<f16> = xs.iter().map(|&x| f16::from_f32(x)).collect();
-        assert_eq!(
-            h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        let mut rounded = xs.clone();
-        round_to_f16(&mut rounded);
-        assert_eq!(
-            bits(&rounded),
-            bits(&want.iter().map(|v| v.to_f32()).collect::<Vec<_>>())
-        );
-
-        let mut b = vec![bf16::ZERO; xs.len()];
-        bf16_from_f32s(&xs, &mut b);
-        let want: Vec<bf16> = xs.iter().map(|&x| bf16::from_f32(x)).collect();
-        assert_eq!(
-            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        let mut rounded = xs.clone();
-        round_to_bf16(&mut rounded);
-        assert_eq!(
-            bits(&rounded),
-            bits(&want.iter().map(|v| v.to_f32()).collect::<Vec<_>>())
-        );
+        // Narrowing, and rounding in place, as the one-value conversions.
+        macro_rules! narrows_as_one_value {
+            ($t:ty, $from_f32s:ident, $round:ident) => {
+                let mut narrow = vec![<$t>::ZERO; xs.len()];
+                $from_f32s(&xs, &mut narrow);
+                let want: Vec<$t> = xs.iter().map(|&x| <$t>::from_f32(x)).collect();
+                let half_bits = |v: &[$t]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(half_bits(&narrow), half_bits(&want), stringify!($from_f32s));
+                let mut rounded = xs.clone();
+                $round(&mut rounded);
+                let widened: Vec<f32> = want.iter().map(|v| v.to_f32()).collect();
+                assert_eq!(bits(&rounded), bits(&widened), stringify!($round));
+            };
+        }
+        narrows_as_one_value!(f16, f16_from_f32s, round_to_f16);
+        narrows_as_one_value!(bf16, bf16_from_f32s, round_to_bf16);
 
         let all: Vec<u16> = (0..=u16::MAX).collect();
         let mut wide = vec![0f32; all.len()];
