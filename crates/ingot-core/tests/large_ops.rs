@@ -134,3 +134,29 @@ fn large_draws_have_the_right_moments() {
         "uniform: {mean}, {var}"
     );
 }
+
+/// The same kernels on empty tensors: no values, no panic.
+#[test]
+fn empty_tensors_pass_through_the_same_kernels() {
+    let dev = Device::cpu();
+    let x = Tensor::zeros(&[0, 5], DType::F32, &dev).unwrap();
+    assert_eq!(x.t().unwrap().to_vec::<f32>().unwrap(), Vec::<f32>::new());
+    let y = x.t().unwrap().add_scalar(1.0).unwrap();
+    assert_eq!(y.shape(), &[5, 0]);
+    assert_eq!(y.to_vec::<f32>().unwrap(), Vec::<f32>::new());
+    let h = x
+        .to_dtype(DType::F16)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    assert_eq!(h.to_vec::<f32>().unwrap(), Vec::<f32>::new());
+    let p = x.pad(&[(1, 1)], 2.0).unwrap();
+    assert_eq!(p.shape(), &[0, 7]);
+    assert_eq!(p.to_vec::<f32>().unwrap(), Vec::<f32>::new());
+    let q = x.t().unwrap().pad(&[(1, 0)], 2.0).unwrap();
+    assert_eq!(q.to_vec::<f32>().unwrap(), vec![2.0; 5]);
+    let m = x.t().unwrap().max(&[0], false).unwrap();
+    assert_eq!(m.shape(), &[0]);
+    let r = Tensor::randn(&[0, 3], DType::F32, &dev).unwrap();
+    assert_eq!(r.to_vec::<f32>().unwrap(), Vec::<f32>::new());
+}
