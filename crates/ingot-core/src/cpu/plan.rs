@@ -504,6 +504,23 @@ impl Planner<'_> {
             .map(|&m| Kind::holds_exactly(self.g.nodes[m].ty.dtype))
             .collect();
         let kernel = b.finish((&outs, &exact), &invariant);
+        if members.len() == 1 && matches!(node.op, Op::Const(_)) && !self.is_output[root] {
+            // A constant that is no output is computed once and read
+            // through a broadcast view, as any expanded tensor is: no
+            // buffer of its full size is filled (autograd's zeros under a
+            // gather's scatter-add, for one).
+            let one = TensorType {
+                shape: vec![1],
+                dtype: node.ty.dtype,
+            };
+            let value = self.emit(Kernel::Fused(kernel), args, one);
+            let view = View {
+                shape: node.ty.shape.clone(),
+                strides: vec![0; node.ty.shape.len()],
+                offset: 0,
+            };
+            return Ok(Val::Slot(Operand { view, ..value }));
+        }
         let out = self.emit(Kernel::Fused(kernel), args, node.ty.clone());
         let step = self.steps.len() - 1;
         for &m in &stored[1..] {
@@ -1185,6 +1202,50 @@ mod tests {
             p.steps[0].args[0].view.strides,
             vec![1, 3],
             "the transpose is read through strides"
+        );
+    }
+
+    /// A constant read by another kernel (a scatter-add's zeros) is one
+    /// value seen through a broadcast view; a constant that is an output is
+    /// stored whole.
+    #[test]
+    fn constants_nothing_stores_are_broadcast_views_of_one_value() {
+        let scatter_into_zeros = |outputs: Vec<NodeId>| {
+            let idx = TensorType {
+                shape: vec![4, 1],
+                dtype: DType::I64,
+            };
+            Graph {
+                inputs: vec![idx.clone(), ty(&[4, 1])],
+                nodes: vec![
+                    node(Op::Const(Literal(0.0)), vec![], &[4, 300]),
+                    Node {
+                        op: Op::Input(0),
+                        args: vec![],
+                        ty: idx,
+                    },
+                    node(Op::Input(1), vec![], &[4, 1]),
+                    node(Op::ScatterAdd { axis: 1 }, vec![0, 1, 2], &[4, 300]),
+                ],
+                outputs,
+            }
+        };
+        let p = plan(&scatter_into_zeros(vec![3])).unwrap();
+        let scatter = p.steps.last().unwrap();
+        assert_eq!(scatter.args[0].view.strides, vec![0, 0]);
+        assert_eq!(scatter.args[0].view.shape, vec![4, 300]);
+        let zeros = p
+            .steps
+            .iter()
+            .find(|s| s.out == scatter.args[0].slot)
+            .unwrap();
+        assert_eq!(zeros.out_ty.shape, vec![1]);
+        let p = plan(&scatter_into_zeros(vec![0, 3])).unwrap();
+        let zeros = &p.steps[0];
+        assert_eq!(
+            zeros.out_ty.shape,
+            vec![4, 300],
+            "an output constant is stored whole"
         );
     }
 
