@@ -40,39 +40,15 @@ pub const DEFAULT_SEED: u64 = 67_280_421_310_721;
 /// assert_eq!(out, [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
 /// ```
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let mut c = counter;
-    let mut k = key;
-    for round in 0..10 {
-        if round > 0 {
-            k[0] = k[0].wrapping_add(W0);
-            k[1] = k[1].wrapping_add(W1);
-        }
-        let p0 = (M0 as u64) * (c[0] as u64);
-        let p1 = (M1 as u64) * (c[2] as u64);
-        c = [
-            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
-            p1 as u32,
-            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
-            p0 as u32,
-        ];
-    }
-    c
+    philox_lanes(counter.map(|w| [w]), key).map(|[w]| w)
 }
 
-/// Blocks `first..first + L` of the stream `(seed, offset)`, as
-/// [`block`] gives them, word `w` of block `first + l` at `[w][l]`: the
-/// blocks side by side, so that a loop over them runs in vector registers.
+/// [`philox4x32_10`] on `L` counters side by side, word `w` of counter `l`
+/// at `[w][l]`, so that a loop over them runs in vector registers.
 #[inline(always)]
-pub(crate) fn blocks<const L: usize>(seed: u64, offset: u64, first: u64) -> [[u32; L]; 4] {
-    let counters: [u64; L] =
-        std::array::from_fn(|l| offset.wrapping_add(first.wrapping_add(l as u64)));
-    let mut c = [
-        counters.map(|n| n as u32),
-        counters.map(|n| (n >> 32) as u32),
-        [0; L],
-        [0; L],
-    ];
-    let mut k = [seed as u32, (seed >> 32) as u32];
+fn philox_lanes<const L: usize>(counters: [[u32; L]; 4], key: [u32; 2]) -> [[u32; L]; 4] {
+    let mut c = counters;
+    let mut k = key;
     for round in 0..10 {
         if round > 0 {
             k[0] = k[0].wrapping_add(W0);
@@ -91,13 +67,26 @@ pub(crate) fn blocks<const L: usize>(seed: u64, offset: u64, first: u64) -> [[u3
     c
 }
 
-/// Block `block` of the stream `(seed, offset)`.
-pub fn block(seed: u64, offset: u64, block: u64) -> [u32; 4] {
-    let c = offset.wrapping_add(block);
-    philox4x32_10(
-        [c as u32, (c >> 32) as u32, 0, 0],
+/// Blocks `first..first + L` of the stream `(seed, offset)`, as
+/// [`block`] gives them, side by side (see [`philox_lanes`]).
+#[inline(always)]
+pub(crate) fn blocks<const L: usize>(seed: u64, offset: u64, first: u64) -> [[u32; L]; 4] {
+    let counters: [u64; L] =
+        std::array::from_fn(|l| offset.wrapping_add(first.wrapping_add(l as u64)));
+    philox_lanes(
+        [
+            counters.map(|n| n as u32),
+            counters.map(|n| (n >> 32) as u32),
+            [0; L],
+            [0; L],
+        ],
         [seed as u32, (seed >> 32) as u32],
     )
+}
+
+/// Block `block` of the stream `(seed, offset)`.
+pub fn block(seed: u64, offset: u64, block: u64) -> [u32; 4] {
+    blocks::<1>(seed, offset, block).map(|[w]| w)
 }
 
 /// Philox blocks a draw of `n` elements of `dtype` consumes.
@@ -142,9 +131,15 @@ pub fn uniform_f32_block(seed: u64, offset: u64, b: u64) -> [f32; 4] {
 /// assert_eq!(normal_f32_block(7, 0, 3)[1], normal_f32(7, 0, 13));
 /// ```
 pub fn normal_f32_block(seed: u64, offset: u64, b: u64) -> [f32; 4] {
-    let w = block(seed, offset, b).map(u24);
-    let (c0, s0) = normal_pair_f32(w[0], w[1]);
-    let (c1, s1) = normal_pair_f32(w[2], w[3]);
+    normal_f32s(block(seed, offset, b).map(u24))
+}
+
+/// The four values of a normal draw from a block's uniforms (`u24` of its
+/// words): the Box-Muller pairs of words 0, 1 and 2, 3, cosine first.
+#[inline(always)]
+pub(crate) fn normal_f32s(u: [f32; 4]) -> [f32; 4] {
+    let (c0, s0) = normal_pair_f32(u[0], u[1]);
+    let (c1, s1) = normal_pair_f32(u[2], u[3]);
     [c0, s0, c1, s1]
 }
 
@@ -302,8 +297,9 @@ mod tests {
         );
     }
 
-    /// Side by side, the blocks are those of [`block`], across the 2^32
-    /// boundary of the counter's low word and its 2^64 wrap.
+    /// Side by side and one at a time, the blocks are Philox of the
+    /// documented counters, across the 2^32 boundary of the counter's low
+    /// word and its 2^64 wrap.
     #[test]
     fn side_by_side_blocks_match_single_ones() {
         for (seed, offset, first) in [
@@ -313,8 +309,12 @@ mod tests {
         ] {
             let side = blocks::<16>(seed, offset, first);
             for l in 0..16 {
-                let one = block(seed, offset, first + l as u64);
+                // The stream layout, written out: counter offset + block.
+                let c = offset.wrapping_add(first + l as u64);
+                let key = [seed as u32, (seed >> 32) as u32];
+                let one = philox4x32_10([c as u32, (c >> 32) as u32, 0, 0], key);
                 assert_eq!(one, side.map(|word| word[l]), "block {l}");
+                assert_eq!(one, block(seed, offset, first + l as u64), "block {l}");
             }
         }
     }

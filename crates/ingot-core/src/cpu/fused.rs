@@ -1293,8 +1293,6 @@ mod tests {
         assert_eq!(program(UnaryOp::Gelu).weight(), 9);
     }
 
-    /// A load that is the output copies its view straight into it:
-    /// contiguous, strided, and converted (f16 into f32).
     /// A row broadcast over the others (`x + v`, `v` of `cols` values) is
     /// read in place where a block lies inside one row and copied where it
     /// straddles two: rows longer than a block, one element short of two
@@ -1362,6 +1360,8 @@ mod tests {
         }
     }
 
+    /// A load that is the output copies its view straight into it:
+    /// contiguous, strided, and converted (f16 into f32).
     #[test]
     fn a_loaded_output_copies_its_view() {
         let k = FusedKernel {

@@ -4,6 +4,7 @@ use half::{bf16, f16};
 
 use super::super::exec::split_for_threads;
 use super::super::fused::Arg;
+use super::super::halfs;
 use super::super::{Widest, run_widest};
 use crate::ir::RandDist;
 use crate::rng;
@@ -24,90 +25,113 @@ pub(crate) fn rand(dist: RandDist, (state, _): Arg<'_>, out: &mut HostData) -> R
             });
         }
     };
+    let stream = (seed, offset);
     let uniform = dist == RandDist::Uniform;
     match out {
-        HostData::F64(o) => fill(o, |b| match dist {
-            RandDist::Uniform => rng::uniform_f64_block(seed, offset, b),
-            RandDist::Normal => rng::normal_f64_block(seed, offset, b),
+        HostData::F64(o) => fill(o, 2, |b, part| {
+            let values = match dist {
+                RandDist::Uniform => rng::uniform_f64_block(seed, offset, b),
+                RandDist::Normal => rng::normal_f64_block(seed, offset, b),
+            };
+            part.copy_from_slice(&values[..part.len()]);
         }),
-        HostData::F32(o) => fill_f32(o, (seed, offset), dist, |x| x),
+        HostData::F32(o) => fill_f32(o, stream, dist, |v, d| d.copy_from_slice(v)),
         // Rounding to a narrow type can turn a uniform just below 1 into 1;
         // such values become the largest number below 1, keeping [0, 1).
-        HostData::F16(o) => fill_f32(o, (seed, offset), dist, |v| match f16::from_f32(v) {
-            d if uniform && d >= f16::ONE => f16::from_bits(0x3BFF),
-            d => d,
+        HostData::F16(o) => fill_f32(o, stream, dist, |v, d| {
+            halfs::f16_from_f32s(v, d);
+            if uniform {
+                below_one(d, f16::ONE, f16::from_bits(0x3BFF));
+            }
         }),
-        HostData::BF16(o) => fill_f32(o, (seed, offset), dist, |v| match bf16::from_f32(v) {
-            d if uniform && d >= bf16::ONE => bf16::from_bits(0x3F7F),
-            d => d,
+        HostData::BF16(o) => fill_f32(o, stream, dist, |v, d| {
+            halfs::bf16_from_f32s(v, d);
+            if uniform {
+                below_one(d, bf16::ONE, bf16::from_bits(0x3F7F));
+            }
         }),
         other => return Err(Error::unsupported_dtype("rand", other.dtype())),
     }
     Ok(())
 }
 
-/// Fills `out` with the values of consecutive blocks, `N` elements each
-/// (`block(b)` gives elements `N * b..N * b + N`), over the threads.
-fn fill<T: Copy + Send, const N: usize>(out: &mut [T], block: impl Fn(u64) -> [T; N] + Sync) {
-    // Chunks start at multiples of N, so at whole blocks.
-    split_for_threads(out, N, |start, chunk| {
-        for (j, part) in chunk.chunks_mut(N).enumerate() {
-            let values = block((start / N + j) as u64);
-            part.copy_from_slice(&values[..part.len()]);
+/// Replaces each value of `d` at least `one` by `largest`, the largest
+/// value below one.
+fn below_one<T: PartialOrd + Copy>(d: &mut [T], one: T, largest: T) {
+    for x in d.iter_mut().filter(|x| **x >= one) {
+        *x = largest;
+    }
+}
+
+/// Fills `out` over the threads, `per` elements at a time: `part(b, d)`
+/// writes elements `per * b..` into `d` (`per` of them, fewer at the end).
+fn fill<T: Send>(out: &mut [T], per: usize, part: impl Fn(u64, &mut [T]) + Sync) {
+    // Chunks start at multiples of `per`, so at whole parts.
+    split_for_threads(out, per, |start, chunk| {
+        for (j, d) in chunk.chunks_mut(per).enumerate() {
+            part((start / per + j) as u64, d);
         }
     });
 }
 
-/// Philox blocks a batch of [`fill_f32`] draws at once.
+/// Philox blocks drawn side by side.
 const BATCH: usize = 16;
 
-/// [`fill`] for the `f32` family: a batch of [`BATCH`] blocks at a time,
-/// side by side ([`rng::blocks`]), turned into `f32` values in the widest
-/// build the CPU has, then into `T` by `narrow`.
-fn fill_f32<T: Copy + Send>(
+/// Values [`fill_f32`] draws, then narrows, at a time: 16 batches.
+const PART: usize = 4 * BATCH * 16;
+
+/// [`fill`] for the `f32` family: [`PART`] values at a time, drawn
+/// [`BATCH`] blocks side by side ([`rng::blocks`]) in the widest build the
+/// CPU has, then turned into `T` by `narrow` (a slice conversion).
+fn fill_f32<T: Send>(
     out: &mut [T],
     stream: (u64, u64),
     dist: RandDist,
-    narrow: impl Fn(f32) -> T + Sync,
+    narrow: impl Fn(&[f32], &mut [T]) + Sync,
 ) {
-    fill(out, |b| {
-        let mut values = [0f32; 4 * BATCH];
-        run_widest(Batch {
+    fill(out, PART, |p, d| {
+        let mut values = [0f32; PART];
+        run_widest(Part {
             stream,
             dist,
-            first: b * BATCH as u64,
+            first: p * (PART / 4) as u64,
             values: &mut values,
         });
-        values.map(&narrow)
+        narrow(&values[..d.len()], d);
     });
 }
 
-/// One batch of [`fill_f32`], as [`run_widest`] takes it.
-struct Batch<'a> {
+/// One part of [`fill_f32`], from block `first` on, as [`run_widest`]
+/// takes it.
+struct Part<'a> {
     stream: (u64, u64),
     dist: RandDist,
     first: u64,
-    values: &'a mut [f32; 4 * BATCH],
+    values: &'a mut [f32; PART],
 }
 
-impl Widest for Batch<'_> {
+impl Widest for Part<'_> {
     #[inline(always)]
     fn run(self) {
         let (seed, offset) = self.stream;
-        let w = rng::blocks::<BATCH>(seed, offset, self.first);
-        let u = w.map(|word| word.map(rng::u24));
-        for l in 0..BATCH {
-            let block = &mut self.values[4 * l..4 * l + 4];
+        for (b, batch) in self.values.chunks_exact_mut(4 * BATCH).enumerate() {
+            let first = self.first + (b * BATCH) as u64;
+            let u = rng::blocks::<BATCH>(seed, offset, first).map(|word| word.map(rng::u24));
+            // Plain loops over lanes, no closures around the arithmetic: a
+            // closure the compiler does not inline is built on its own,
+            // outside this build (randn took 13 ms so).
+            let blocks = batch.chunks_exact_mut(4).enumerate();
             match self.dist {
                 RandDist::Uniform => {
-                    for (v, word) in block.iter_mut().zip(&u) {
-                        *v = word[l];
+                    for (l, d) in blocks {
+                        d.copy_from_slice(&[u[0][l], u[1][l], u[2][l], u[3][l]]);
                     }
                 }
                 RandDist::Normal => {
-                    let (c0, s0) = rng::normal_pair_f32(u[0][l], u[1][l]);
-                    let (c1, s1) = rng::normal_pair_f32(u[2][l], u[3][l]);
-                    block.copy_from_slice(&[c0, s0, c1, s1]);
+                    for (l, d) in blocks {
+                        let block = [u[0][l], u[1][l], u[2][l], u[3][l]];
+                        d.copy_from_slice(&rng::normal_f32s(block));
+                    }
                 }
             }
         }
