@@ -69,18 +69,29 @@ pub(crate) struct Reg {
     pub index: usize,
 }
 
+/// Which blocks of a load its register reads from the argument itself,
+/// rather than from a copy: only loads of values the register holds
+/// exactly (see [`Kind::holds_exactly`]) that write no output do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InPlace {
+    /// Every block (the view is contiguous).
+    Always,
+    /// The blocks that lie inside one stretch of the view's last axis,
+    /// which steps by one (a row broadcast over the others).
+    InRows,
+    Never,
+}
+
 /// One instruction of a fused kernel. `dtype` fields are the IR dtype of the
 /// value, used to round narrow types.
 #[derive(Clone, Debug)]
 pub(crate) enum Instr {
-    /// Reads kernel argument `arg` (its dtype decides the register kind):
-    /// `in_place`, the register reads the argument's stretch itself for
-    /// each block (its view contiguous, its values held exactly); otherwise
-    /// it still does for a block that is one contiguous run of the view.
+    /// Reads kernel argument `arg` (its dtype decides the register kind),
+    /// in place where `in_place` says.
     Load {
         arg: usize,
         dst: Reg,
-        in_place: bool,
+        in_place: InPlace,
     },
     Const {
         value: f64,
@@ -488,20 +499,10 @@ fn exec<'a>(
         Instr::Load { arg, dst, in_place } => {
             let (data, view) = args[arg];
             let i = dst.index;
-            // Where the register can read the argument itself: always for
-            // an in-place load, and for another of values held exactly when
-            // this block is one contiguous run of it (a row broadcast over
-            // the others), unless the load writes an output.
-            let exact = matches!(
-                (dst.kind, data),
-                (Kind::F32, HostData::F32(_))
-                    | (Kind::F64, HostData::F64(_))
-                    | (Kind::I64, HostData::I64(_))
-            );
-            let run = match (in_place, exact && out.is_none()) {
-                (true, _) => Some(view.offset + base),
-                (false, true) => one_run(view, base, len),
-                (false, false) => None,
+            let run = match in_place {
+                InPlace::Always => Some(view.offset + base),
+                InPlace::InRows => row_run(view, base, len),
+                InPlace::Never => None,
             };
             match (dst.kind, data, run) {
                 (Kind::F32, HostData::F32(v), Some(at)) => r.f32.bind(i, &v[at..at + len]),
@@ -666,12 +667,12 @@ fn exec<'a>(
 }
 
 /// Where in its buffer the logical elements `base..base + len` of `view`
-/// lie, if they are one contiguous run: inside one stretch of its last
-/// axis, which steps by one.
+/// lie, if they are inside one stretch of its last axis (which steps by
+/// one: see [`InPlace::InRows`]).
 #[inline(always)]
-fn one_run(view: &View, base: usize, len: usize) -> Option<usize> {
+fn row_run(view: &View, base: usize, len: usize) -> Option<usize> {
     let &last = view.shape.last()?;
-    (view.strides.last() == Some(&1) && base % last + len <= last).then(|| view.offset_of(base))
+    (base % last + len <= last).then(|| view.offset_of(base))
 }
 
 /// Reads the logical elements `base..base + dst.len()` of an `f32`,
@@ -1191,7 +1192,7 @@ mod tests {
                 Instr::Load {
                     arg: 0,
                     dst: f(1),
-                    in_place: true,
+                    in_place: InPlace::Always,
                 },
                 Instr::Binary {
                     op: BinaryOp::Add,
@@ -1202,7 +1203,7 @@ mod tests {
                 Instr::Load {
                     arg: 1,
                     dst: f(3),
-                    in_place: false,
+                    in_place: InPlace::Never,
                 },
                 Instr::Binary {
                     op: BinaryOp::Mul,
@@ -1276,7 +1277,7 @@ mod tests {
                 Instr::Load {
                     arg: 0,
                     dst: f(1),
-                    in_place: true,
+                    in_place: InPlace::Always,
                 },
                 Instr::Unary {
                     op,
@@ -1305,12 +1306,12 @@ mod tests {
                 Instr::Load {
                     arg: 0,
                     dst: reg(kind, 0),
-                    in_place: true,
+                    in_place: InPlace::Always,
                 },
                 Instr::Load {
                     arg: 1,
                     dst: reg(kind, 1),
-                    in_place: false,
+                    in_place: InPlace::InRows,
                 },
                 Instr::Binary {
                     op: BinaryOp::Add,
@@ -1368,7 +1369,7 @@ mod tests {
             instrs: vec![Instr::Load {
                 arg: 0,
                 dst: reg(Kind::F32, 0),
-                in_place: false,
+                in_place: InPlace::Never,
             }],
             prologue: 0,
             writes: vec![Some(0)],

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::conv_bias;
 use super::exec::PARALLEL_MIN;
-use super::fused::{FusedKernel, Instr, Kind, Reg};
+use super::fused::{FusedKernel, InPlace, Instr, Kind, Reg};
 use super::kernels::transposed;
 use super::view::View;
 use crate::ir::{
@@ -391,7 +391,12 @@ impl Planner<'_> {
                 b.instrs.push(Instr::Load {
                     arg: args.len(),
                     dst: b.virt(v),
-                    in_place: Kind::holds_exactly(operand.dtype) && view.is_contiguous(),
+                    in_place: match view.strides.last() {
+                        _ if !Kind::holds_exactly(operand.dtype) => InPlace::Never,
+                        _ if view.is_contiguous() => InPlace::Always,
+                        Some(1) => InPlace::InRows,
+                        _ => InPlace::Never,
+                    },
                 });
                 args.push(Operand { view, ..operand });
                 loaded.insert(a, v);
@@ -480,7 +485,7 @@ impl Planner<'_> {
             .collect();
         // Constants and loads of a single broadcast value are the same in
         // every block: they run once per chunk.
-        let invariant: Vec<bool> = b
+        let mut invariant: Vec<bool> = b
             .instrs
             .iter()
             .map(|instr| match instr {
@@ -497,16 +502,13 @@ impl Planner<'_> {
             .collect();
         let mut outs: Vec<usize> = stored.iter().map(|m| values[m]).collect();
         let dtypes: Vec<DType> = stored.iter().map(|&m| self.g.nodes[m].ty.dtype).collect();
-        let mut invariant = invariant;
         b.drop_needless_casts(&mut outs, &dtypes, &mut invariant);
-        let exact: Vec<bool> = stored
-            .iter()
-            .map(|&m| Kind::holds_exactly(self.g.nodes[m].ty.dtype))
-            .collect();
-        let kernel = b.finish((&outs, &exact), &invariant);
-        if members.len() == 1 && matches!(node.op, Op::Const(_)) && !self.is_output[root] {
-            // A constant that is no output is computed once and read
-            // through a broadcast view, as any expanded tensor is: no
+        let same_everywhere = invariant.iter().all(|&i| i);
+        let kernel = b.finish((&outs, &dtypes), &invariant);
+        if same_everywhere && stored.len() == 1 && !self.is_output[root] {
+            // A kernel whose every instruction is the same in every block
+            // (a constant) and whose value is no output computes one element,
+            // read through a broadcast view as any expanded tensor is: no
             // buffer of its full size is filled (autograd's zeros under a
             // gather's scatter-add, for one).
             let one = TensorType {
@@ -739,8 +741,8 @@ impl FusedBuilder {
     /// registers: a value's register is reused once its last reader has
     /// run (never by that reader's own result); the prologue's values and
     /// those in `outs` (stored after the last instruction) keep theirs.
-    /// `exact` says which outputs [`Kind::holds_exactly`].
-    fn finish(self, (outs, exact): (&[usize], &[bool]), invariant: &[bool]) -> FusedKernel {
+    /// `dtypes` are the outputs' types.
+    fn finish(self, (outs, dtypes): (&[usize], &[DType]), invariant: &[bool]) -> FusedKernel {
         let (prologue, body): (Vec<_>, Vec<_>) = self
             .instrs
             .into_iter()
@@ -760,13 +762,14 @@ impl FusedBuilder {
         // whose register holds it exactly, is written by its instruction
         // straight into the output: its register's value is never needed.
         let mut writes = vec![None; instrs.len()];
-        for (s, (&out, &exact)) in outs.iter().zip(exact).enumerate() {
+        for (s, (&out, &dtype)) in outs.iter().zip(dtypes).enumerate() {
+            let exact = Kind::holds_exactly(dtype);
             let once = outs.iter().filter(|&&o| o == out).count() == 1;
             let at = instrs.iter_mut().position(|i| dest_mut(i).index == out);
             if let Some(j) = at.filter(|&j| once && exact && !read[out] && j >= prologue_len) {
                 writes[j] = Some(s);
                 if let Instr::Load { in_place, .. } = &mut instrs[j] {
-                    *in_place = false;
+                    *in_place = InPlace::Never;
                 }
             }
         }
@@ -1082,9 +1085,13 @@ mod tests {
         let loads = k.instrs.iter().filter(|i| matches!(i, Instr::Load { .. }));
         assert!(
             loads.clone().count() == 3
-                && loads
-                    .into_iter()
-                    .all(|i| matches!(i, Instr::Load { in_place: true, .. }))
+                && loads.into_iter().all(|i| matches!(
+                    i,
+                    Instr::Load {
+                        in_place: InPlace::Always,
+                        ..
+                    }
+                ))
         );
         assert_eq!(k.writes.iter().flatten().collect::<Vec<_>>(), vec![&0]);
         assert_eq!(step.extra_outs.len(), 1);
@@ -1118,7 +1125,7 @@ mod tests {
                 Instr::Load {
                     arg: 0,
                     dst: r(x),
-                    in_place: true,
+                    in_place: InPlace::Always,
                 },
                 Instr::Binary {
                     op: BinaryOp::Add,
@@ -1129,7 +1136,7 @@ mod tests {
                 Instr::Load {
                     arg: 1,
                     dst: r(y),
-                    in_place: true,
+                    in_place: InPlace::Always,
                 },
                 Instr::Binary {
                     op: BinaryOp::Mul,
@@ -1141,11 +1148,11 @@ mod tests {
             b
         };
         let invariant = [true, false, false, false, false];
-        let k = program().finish((&[2, 4, 4], &[true; 3]), &invariant);
+        let k = program().finish((&[2, 4, 4], &[DType::F32; 3]), &invariant);
         assert_eq!(k.writes, vec![None; 5]);
-        let k = program().finish((&[4], &[true]), &invariant);
+        let k = program().finish((&[4], &[DType::F32]), &invariant);
         assert_eq!(k.writes, vec![None, None, None, None, Some(0)]);
-        let k = program().finish((&[4], &[false]), &invariant);
+        let k = program().finish((&[4], &[DType::F16]), &invariant);
         assert_eq!(
             k.writes,
             vec![None; 5],
@@ -1156,14 +1163,14 @@ mod tests {
         copy.instrs = vec![Instr::Load {
             arg: 0,
             dst: copy.virt(v),
-            in_place: true,
+            in_place: InPlace::Always,
         }];
-        let k = copy.finish((&[v], &[true]), &[false]);
+        let k = copy.finish((&[v], &[DType::F32]), &[false]);
         assert_eq!(k.writes, vec![Some(0)]);
         assert!(matches!(
             k.instrs[0],
             Instr::Load {
-                in_place: false,
+                in_place: InPlace::Never,
                 ..
             }
         ));
@@ -1197,6 +1204,19 @@ mod tests {
         assert_eq!(
             k.prologue, 1,
             "only the constant is the same in every block"
+        );
+        let modes: Vec<InPlace> = k
+            .instrs
+            .iter()
+            .filter_map(|i| match i {
+                Instr::Load { in_place, .. } => Some(*in_place),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            modes,
+            vec![InPlace::Always, InPlace::InRows],
+            "the product is read in place, the broadcast bias row by row"
         );
         assert_eq!(
             p.steps[0].args[0].view.strides,
