@@ -327,22 +327,21 @@ pub(crate) fn pad(
     out_ty: &TensorType,
     out: &mut HostData,
 ) {
-    let rank = out_ty.shape.len();
-    if rank == 0 {
-        same_type!(data, out, |s, d| read_view(s, view, 0, d, |v| v));
-        return;
-    }
-    // Planes of `h` rows of `w`: a vector is one row.
-    let lead = rank.saturating_sub(2);
-    let (h, w) = (
-        if rank >= 2 { out_ty.shape[rank - 2] } else { 1 },
-        out_ty.shape[rank - 1],
-    );
-    let (top, in_h) = if rank >= 2 {
-        (pads[rank - 2].0, view.shape[rank - 2])
-    } else {
-        (0, 1)
+    // At least two axes (leading ones of length 1, unpadded), so that the
+    // output is planes of `h` rows of `w`.
+    let extra = 2usize.saturating_sub(out_ty.shape.len());
+    let lift = |xs: &[usize], fill: usize| [fill; 2][..extra].iter().chain(xs).copied().collect();
+    let shape: Vec<usize> = lift(&out_ty.shape, 1);
+    let pads: Vec<(usize, usize)> = [(0, 0); 2][..extra].iter().chain(pads).copied().collect();
+    let view = &View {
+        shape: lift(&view.shape, 1),
+        strides: lift(&view.strides, 0),
+        offset: view.offset,
     };
+    let rank = shape.len();
+    let lead = rank - 2;
+    let (h, w) = (shape[rank - 2], shape[rank - 1]);
+    let (top, in_h) = (pads[rank - 2].0, view.shape[rank - 2]);
     let (left, in_w) = (pads[rank - 1].0, view.shape[rank - 1]);
     if h * w == 0 {
         return;
@@ -352,7 +351,7 @@ pub(crate) fn pad(
         return;
     }
     let geometry = Planes {
-        outer: &out_ty.shape[..lead],
+        outer: &shape[..lead],
         outer_pads: &pads[..lead],
         in_outer: &view.shape[..lead],
         rows: (top, in_h, h),
@@ -363,8 +362,7 @@ pub(crate) fn pad(
         let (top, in_h, _) = g.rows;
         let (left, in_w, w) = g.cols;
         let rank = view.shape.len();
-        let col_stride = view.strides[rank - 1];
-        let row_stride = if rank >= 2 { view.strides[rank - 2] } else { 0 };
+        let (row_stride, col_stride) = (view.strides[rank - 2], view.strides[rank - 1]);
         split_for_threads(d, g.plane_len(), |start, chunk| {
             for (k, out_plane) in chunk.chunks_mut(g.plane_len()).enumerate() {
                 let Some(in_plane) = g.input_plane(start / g.plane_len() + k) else {
@@ -510,7 +508,7 @@ mod tests {
         }
     }
 
-    /// Pads of vectors, matrices and 3-d and 4-d tensors (padding leading
+    /// Pads of a scalar, vectors, matrices and 3-d and 4-d tensors (padding leading
     /// axes too, so whole planes are padding), read contiguous, transposed
     /// and sliced, against the definition: each output element is the
     /// input's at its position less the padding before, or `value`.
@@ -519,6 +517,7 @@ mod tests {
         let values: Vec<f64> = (0..400).map(|v| v as f64).collect();
         let data = HostData::F64(values.clone());
         let cases: Vec<(View, Vec<(usize, usize)>)> = vec![
+            (View::contiguous(&[]), vec![]),
             (View::contiguous(&[5]), vec![(2, 1)]),
             (View::contiguous(&[3, 4]), vec![(1, 2), (0, 3)]),
             (
