@@ -9,7 +9,7 @@ use crate::backend::{Buffer, Executable};
 use crate::{Error, HostData, Result};
 
 /// Below this many elements a kernel runs on the calling thread; above,
-/// a loop over elements gets a thread per this many (see [`threads_for`]):
+/// a loop over elements gets a thread per this many (see [`split`]):
 /// starting and finishing a loop on more threads costs more than they
 /// would save (relu over 32768 f32 on a 16-core host took 13-15 us on 16
 /// threads, 5.5-6 on one; exp over 65536, 15-17 us median at 32768
@@ -23,15 +23,25 @@ pub(crate) fn split_for_threads<T: Send>(
     align: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let threads = threads_for(out.len());
-    let chunk = chunk_len(out.len(), threads, align);
+    let (threads, chunk) = split(out.len(), out.len(), align);
     parallel::for_each_chunk_on(threads, out, chunk, || (), |_, i, c| f(i * chunk, c));
 }
 
-/// How many threads a loop over `n` elements (of simple work: see
-/// `fused::run` for heavier) runs on: one below [`PARALLEL_MIN`], else one
-/// per [`PARALLEL_MIN`] elements (at least two), up to all.
-pub(crate) fn threads_for(n: usize) -> usize {
+/// How a loop over `n` items cut in multiples of `align` runs, given its
+/// `work` in simple element-wise ops (the items' count for a plain loop
+/// over elements; more for heavier ones, such as a fused kernel of
+/// transcendental ops or an argmax over long rows): on how many threads
+/// ([`threads_for`] the work, no more than there are `align` units), and in
+/// chunks of how many items ([`chunk_len`]).
+pub(crate) fn split(n: usize, work: usize, align: usize) -> (usize, usize) {
+    let threads = threads_for(work).min(n.div_ceil(align.max(1)).max(1));
+    (threads, chunk_len(n, threads, align))
+}
+
+/// How many threads a loop of `n` elements' simple work runs on: one below
+/// [`PARALLEL_MIN`], else one per [`PARALLEL_MIN`] (at least two), up to
+/// all.
+fn threads_for(n: usize) -> usize {
     if n < PARALLEL_MIN {
         1
     } else {
@@ -42,7 +52,7 @@ pub(crate) fn threads_for(n: usize) -> usize {
 /// The chunk length a loop over `n` elements on `threads` threads cuts
 /// them into: all of them on one thread, else about a quarter of each
 /// thread's share, a multiple of `align`.
-pub(crate) fn chunk_len(n: usize, threads: usize, align: usize) -> usize {
+fn chunk_len(n: usize, threads: usize, align: usize) -> usize {
     if threads <= 1 {
         return n.max(1);
     }

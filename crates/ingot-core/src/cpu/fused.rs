@@ -12,7 +12,7 @@
 use half::{bf16, f16};
 use num_traits::Float;
 
-use super::exec::{chunk_len, threads_for};
+use super::exec::split;
 use super::halfs;
 use super::parallel;
 use super::view::View;
@@ -363,8 +363,7 @@ pub(crate) fn run(k: &FusedKernel, args: &[Arg<'_>], outs: &mut [HostData]) -> R
         return Ok(());
     }
     // Heavier programs are worth spreading over more threads.
-    let threads = threads_for(n.saturating_mul(k.weight()) / 2);
-    let size = chunk_len(n, threads, REG_LEN);
+    let (threads, size) = split(n, n.saturating_mul(k.weight()) / 2, REG_LEN);
     // One task per stretch of `size` elements, holding that stretch of every
     // output.
     let mut tasks: Vec<Vec<Sink<'_>>> = (0..n.div_ceil(size)).map(|_| Vec::new()).collect();

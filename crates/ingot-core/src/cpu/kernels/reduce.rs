@@ -13,7 +13,7 @@
 
 use half::{bf16, f16};
 
-use super::super::exec::{PARALLEL_MIN, chunk_len, threads_for};
+use super::super::exec::{PARALLEL_MIN, split};
 use super::super::fused::{Arg, BLOCK, gather, load_f32};
 use super::super::view::View;
 use super::super::{Widest, parallel, run_widest};
@@ -488,8 +488,7 @@ fn arg_reduce_typed<L: Lane>(op: ArgReduceOp, axis: usize, (data, view): Arg<'_>
     let rows = L::elements(data).filter(|_| len == 1 || v.strides.last() == Some(&1));
     // Shared by the elements read, not by the outputs (an argmax over the
     // rows of [1024, 1024] has 1024 outputs and a million elements).
-    let threads = threads_for(out.len().saturating_mul(len)).min(out.len().max(1));
-    let chunk = chunk_len(out.len(), threads, 1);
+    let (threads, chunk) = split(out.len(), out.len().saturating_mul(len), 1);
     parallel::for_each_chunk_on(
         threads,
         out,
