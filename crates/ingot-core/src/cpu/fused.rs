@@ -1165,6 +1165,18 @@ mod tests {
         Reg { kind, index }
     }
 
+    fn load(arg: usize, dst: Reg, in_place: InPlace) -> Instr {
+        Instr::Load { arg, dst, in_place }
+    }
+
+    fn constant(value: f64, dst: Reg) -> Instr {
+        Instr::Const {
+            value,
+            dtype: DType::F32,
+            dst,
+        }
+    }
+
     /// Runs `k` over `args` into outputs of the given dtypes and `n`
     /// elements each.
     fn run_into(k: &FusedKernel, args: &[Arg<'_>], dtypes: &[DType], n: usize) -> Vec<HostData> {
@@ -1183,27 +1195,15 @@ mod tests {
         let f = |i| reg(Kind::F32, i);
         let k = FusedKernel {
             instrs: vec![
-                Instr::Const {
-                    value: 1.0,
-                    dtype: DType::F32,
-                    dst: f(0),
-                },
-                Instr::Load {
-                    arg: 0,
-                    dst: f(1),
-                    in_place: InPlace::Always,
-                },
+                constant(1.0, f(0)),
+                load(0, f(1), InPlace::Always),
                 Instr::Binary {
                     op: BinaryOp::Add,
                     a: f(1),
                     b: f(0),
                     dst: f(2),
                 },
-                Instr::Load {
-                    arg: 1,
-                    dst: f(3),
-                    in_place: InPlace::Never,
-                },
+                load(1, f(3), InPlace::Never),
                 Instr::Binary {
                     op: BinaryOp::Mul,
                     a: f(2),
@@ -1268,16 +1268,8 @@ mod tests {
         let f = |i| reg(Kind::F32, i);
         let program = |op| FusedKernel {
             instrs: vec![
-                Instr::Const {
-                    value: 2.0,
-                    dtype: DType::F32,
-                    dst: f(0),
-                },
-                Instr::Load {
-                    arg: 0,
-                    dst: f(1),
-                    in_place: InPlace::Always,
-                },
+                constant(2.0, f(0)),
+                load(0, f(1), InPlace::Always),
                 Instr::Unary {
                     op,
                     src: f(1),
@@ -1302,16 +1294,8 @@ mod tests {
     fn broadcast_rows_read_in_place_or_copied_alike() {
         let k = |kind| FusedKernel {
             instrs: vec![
-                Instr::Load {
-                    arg: 0,
-                    dst: reg(kind, 0),
-                    in_place: InPlace::Always,
-                },
-                Instr::Load {
-                    arg: 1,
-                    dst: reg(kind, 1),
-                    in_place: InPlace::InRows,
-                },
+                load(0, reg(kind, 0), InPlace::Always),
+                load(1, reg(kind, 1), InPlace::InRows),
                 Instr::Binary {
                     op: BinaryOp::Add,
                     a: reg(kind, 0),
@@ -1365,11 +1349,7 @@ mod tests {
     #[test]
     fn a_loaded_output_copies_its_view() {
         let k = FusedKernel {
-            instrs: vec![Instr::Load {
-                arg: 0,
-                dst: reg(Kind::F32, 0),
-                in_place: InPlace::Never,
-            }],
+            instrs: vec![load(0, reg(Kind::F32, 0), InPlace::Never)],
             prologue: 0,
             writes: vec![Some(0)],
             n_regs: [1, 0, 0, 0],
