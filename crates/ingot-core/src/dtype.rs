@@ -255,6 +255,59 @@ impl HostData {
         }
     }
 
+    /// A buffer of `len` zeros of `dtype`, or `None` when the memory cannot
+    /// be had (more bytes than an allocation may hold, or than the system
+    /// gives): the fallible form of [`HostData::zeros`]. The pages come
+    /// zeroed from the allocator, untouched until written.
+    ///
+    /// ```
+    /// use ingot::{DType, HostData};
+    /// assert_eq!(HostData::try_zeros(DType::I32, 2), Some(HostData::from(vec![0i32, 0])));
+    /// assert_eq!(HostData::try_zeros(DType::F64, usize::MAX / 4), None);
+    /// ```
+    pub fn try_zeros(dtype: DType, len: usize) -> Option<HostData> {
+        // SAFETY (of each call): every element type of `HostData` (IEEE
+        // floats, f16 and bf16 bit patterns, integers, `bool`) has all-zero
+        // bytes as a valid value, zero (`false` for `bool`).
+        unsafe {
+            Some(match dtype {
+                DType::F64 => HostData::F64(zeroed_vec(len)?),
+                DType::F32 => HostData::F32(zeroed_vec(len)?),
+                DType::F16 => HostData::F16(zeroed_vec(len)?),
+                DType::BF16 => HostData::BF16(zeroed_vec(len)?),
+                DType::I64 => HostData::I64(zeroed_vec(len)?),
+                DType::I32 => HostData::I32(zeroed_vec(len)?),
+                DType::U8 => HostData::U8(zeroed_vec(len)?),
+                DType::Bool => HostData::Bool(zeroed_vec(len)?),
+            })
+        }
+    }
+
+    /// A copy of the buffer, or `None` when the memory cannot be had.
+    ///
+    /// ```
+    /// let h = ingot::HostData::from(vec![1u8, 2]);
+    /// assert_eq!(h.try_clone(), Some(h));
+    /// ```
+    pub fn try_clone(&self) -> Option<HostData> {
+        fn copy<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+            let mut out = Vec::new();
+            out.try_reserve_exact(v.len()).ok()?;
+            out.extend_from_slice(v);
+            Some(out)
+        }
+        Some(match self {
+            HostData::F64(v) => HostData::F64(copy(v)?),
+            HostData::F32(v) => HostData::F32(copy(v)?),
+            HostData::F16(v) => HostData::F16(copy(v)?),
+            HostData::BF16(v) => HostData::BF16(copy(v)?),
+            HostData::I64(v) => HostData::I64(copy(v)?),
+            HostData::I32(v) => HostData::I32(copy(v)?),
+            HostData::U8(v) => HostData::U8(copy(v)?),
+            HostData::Bool(v) => HostData::Bool(copy(v)?),
+        })
+    }
+
     /// The elements converted to `T` (numeric `as`-style conversion through
     /// `f64`, except between equal types, which move without conversion).
     ///
@@ -295,6 +348,27 @@ impl HostData {
     pub fn get_f64(&self, i: usize) -> Option<f64> {
         with_host_data!(self, v => v.get(i).map(|x| x.to_f64()))
     }
+}
+
+/// `len` zeroed elements from the allocator, or `None` when the allocation
+/// fails or its size overflows.
+///
+/// # Safety
+/// All-zero bytes must be a valid value of `T`.
+unsafe fn zeroed_vec<T>(len: usize) -> Option<Vec<T>> {
+    let layout = std::alloc::Layout::array::<T>(len).ok()?;
+    if layout.size() == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: the layout has a nonzero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of
+    // `[T; len]`, so capacity `len` matches it; its `len` elements are
+    // zeroed, which the caller guarantees is a valid `T`.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 /// A Rust type that can be the element of a tensor.

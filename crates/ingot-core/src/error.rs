@@ -58,6 +58,13 @@ pub enum Error {
     /// A backend that cannot do what was asked, or failed doing it.
     #[error("{backend}: {msg}")]
     Backend { backend: String, msg: String },
+    /// Memory that a device could not give.
+    #[error("{device}: out of memory: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        device: String,
+        bytes: u64,
+        what: String,
+    },
     /// A file that could not be read or written, or whose content is wrong.
     #[error("{}: {msg}", path.display())]
     File { path: PathBuf, msg: String },

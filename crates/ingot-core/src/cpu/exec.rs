@@ -89,8 +89,8 @@ impl Executable for CpuExecutable {
             let started = profiling.then(std::time::Instant::now);
             let mut outs: Vec<HostData> = std::iter::once(&step.out_ty)
                 .chain(step.extra_outs.iter().map(|(_, ty)| ty))
-                .map(|ty| self.pool.take(ty.dtype, ty.numel()))
-                .collect();
+                .map(|ty| self.pool.take(ty))
+                .collect::<Result<_>>()?;
             {
                 let mut args = Vec::with_capacity(step.args.len());
                 for a in &step.args {

@@ -117,14 +117,29 @@ impl CpuBackend {
 pub struct CpuBuffer {
     data: HostData,
     pool: Arc<Pool>,
+    /// Whether a kernel wrote it (the pool keeps it for reuse), rather than
+    /// an upload (the pool frees it).
+    reusable: bool,
 }
 
 impl CpuBuffer {
+    /// A buffer a kernel wrote, which the pool reuses once it is dropped.
     pub(crate) fn new(data: HostData, pool: &Arc<Pool>) -> Self {
         pool.track_alloc(&data);
         CpuBuffer {
             data,
             pool: pool.clone(),
+            reusable: true,
+        }
+    }
+
+    /// A buffer uploaded from the host, freed once it is dropped.
+    fn uploaded(data: HostData, pool: &Arc<Pool>) -> Self {
+        pool.track_alloc(&data);
+        CpuBuffer {
+            data,
+            pool: pool.clone(),
+            reusable: false,
         }
     }
 
@@ -137,7 +152,7 @@ impl CpuBuffer {
 impl Drop for CpuBuffer {
     fn drop(&mut self) {
         let data = std::mem::replace(&mut self.data, HostData::U8(Vec::new()));
-        self.pool.recycle(data);
+        self.pool.recycle(data, self.reusable);
     }
 }
 
@@ -165,7 +180,7 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, data: HostData) -> Result<Buffer> {
-        Ok(Arc::new(CpuBuffer::new(data, &self.pool)))
+        Ok(Arc::new(CpuBuffer::uploaded(data, &self.pool)))
     }
 
     fn download(&self, buffer: &Buffer, ty: &TensorType) -> Result<HostData> {
@@ -182,7 +197,11 @@ impl Backend for CpuBackend {
                 ),
             });
         }
-        Ok(data.clone())
+        data.try_clone().ok_or_else(|| Error::OutOfMemory {
+            device: "cpu".into(),
+            bytes: data.byte_len() as u64,
+            what: format!("a host copy of a {:?} {} tensor", ty.shape, ty.dtype),
+        })
     }
 
     fn compile(&self, graph: &Graph) -> Result<Arc<dyn Executable>> {
