@@ -8,6 +8,43 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// Number of elements of a shape, or `None` when the product overflows.
+///
+/// ```
+/// use ingot::shape::checked_numel;
+/// assert_eq!(checked_numel(&[2, 3]), Some(6));
+/// assert_eq!(checked_numel(&[1 << 62, 8]), None);
+/// ```
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// Checks that a tensor of `shape` and `dtype` can exist: the product of
+/// its dimensions (zeros counted as ones, so that no part of the shape
+/// overflows either) times the element size fits in `isize::MAX` bytes,
+/// the most one allocation may hold. Returns the number of elements.
+///
+/// ```
+/// use ingot::{DType, shape::check_size};
+/// assert_eq!(check_size("zeros", &[2, 3], DType::F32)?, 6);
+/// assert_eq!(check_size("zeros", &[0, usize::MAX], DType::F32).unwrap_err().to_string(),
+///     format!("zeros: shape [0, {}] of float32 is too large: its size overflows", usize::MAX));
+/// # Ok::<(), ingot::Error>(())
+/// ```
+pub fn check_size(op: &'static str, shape: &[usize], dtype: crate::DType) -> Result<usize> {
+    let fits = shape
+        .iter()
+        .try_fold(dtype.size_in_bytes(), |n, &d| n.checked_mul(d.max(1)))
+        .is_some_and(|bytes| bytes <= isize::MAX as usize);
+    if !fits {
+        return Err(Error::shape(
+            op,
+            format!("shape {shape:?} of {dtype} is too large: its size overflows"),
+        ));
+    }
+    Ok(numel(shape))
+}
+
 /// Row-major (C-contiguous) strides of a shape, in elements.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![1; shape.len()];

@@ -28,7 +28,7 @@ impl Tensor {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn from_host(data: HostData, shape: &[usize], device: &Device) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = crate::shape::check_size("from_vec", shape, data.dtype())?;
         if data.len() != n {
             return Err(Error::shape(
                 "from_vec",
@@ -54,6 +54,7 @@ impl Tensor {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn full(shape: &[usize], value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        crate::shape::check_size("full", shape, dtype)?;
         Tensor::from_op(
             Op::Const(Literal(value)),
             Vec::new(),
@@ -149,7 +150,15 @@ impl Tensor {
                 format!("step {step} does not lead from {start} to {end}"),
             ));
         }
-        let n = ((end - start) / step).ceil() as usize;
+        let n = ((end - start) / step).ceil();
+        if n >= usize::MAX as f64 {
+            return Err(Error::shape(
+                "arange",
+                format!("{start}..{end} by {step} has too many elements ({n})"),
+            ));
+        }
+        let n = n as usize;
+        crate::shape::check_size("arange", &[n], dtype)?;
         Tensor::from_op(
             Op::Arange {
                 start: Literal(start),
@@ -215,7 +224,8 @@ impl Tensor {
                 format!("random numbers need a float dtype, got {dtype}"),
             ));
         }
-        let (seed, offset) = rng::reserve(shape.iter().product(), dtype);
+        let n = crate::shape::check_size(name, shape, dtype)?;
+        let (seed, offset) = rng::reserve(n, dtype);
         let state = Tensor::from_vec(vec![seed as i64, offset as i64], &[2], device)?;
         Tensor::from_op(Op::Rand(dist), vec![state], shape.to_vec(), dtype, device)
     }

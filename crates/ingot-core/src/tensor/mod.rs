@@ -178,6 +178,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
+        crate::shape::check_size(op.name(), &shape, dtype)?;
         let differentiable = dtype.is_float()
             && crate::grad_mode::is_grad_enabled()
             && args.iter().any(Tensor::requires_grad);

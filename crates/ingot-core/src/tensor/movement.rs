@@ -1,7 +1,7 @@
 //! Shape and layout ops. On the CPU most of them are views and cost nothing.
 
 use crate::ir::{Literal, Op};
-use crate::shape::{normalize_dim, numel};
+use crate::shape::{checked_numel, normalize_dim};
 use crate::{DType, Error, Result, Tensor};
 
 impl Tensor {
@@ -33,7 +33,14 @@ impl Tensor {
                         format!("invalid dimension {d} in {shape:?}"),
                     ));
                 }
-                d => known *= d as usize,
+                d => {
+                    known = known.checked_mul(d as usize).ok_or_else(|| {
+                        Error::shape(
+                            "reshape",
+                            format!("shape {shape:?} is too large: its size overflows"),
+                        )
+                    })?
+                }
             }
         }
         let mut dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
@@ -54,7 +61,7 @@ impl Tensor {
 
     /// Reshape to known sizes.
     pub(crate) fn reshape_to(&self, dims: &[usize]) -> Result<Tensor> {
-        if numel(dims) != self.numel() {
+        if checked_numel(dims) != Some(self.numel()) {
             return Err(Error::shape(
                 "reshape",
                 format!(
@@ -236,7 +243,10 @@ impl Tensor {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
-        self.slice(dim, start, start + len, 1).map_err(|e| match e {
+        let end = start.checked_add(len).ok_or_else(|| {
+            Error::invalid("narrow", format!("start {start} + length {len} overflows"))
+        })?;
+        self.slice(dim, start, end, 1).map_err(|e| match e {
             Error::InvalidArgument { msg, .. } => Error::InvalidArgument { op: "narrow", msg },
             other => other,
         })
@@ -343,8 +353,14 @@ impl Tensor {
             .shape()
             .iter()
             .zip(&axis_pads)
-            .map(|(&d, &(a, b))| d + a + b)
-            .collect();
+            .map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                Error::shape(
+                    "pad",
+                    format!("padding {pads:?} of shape {:?} overflows", self.shape()),
+                )
+            })?;
         self.unary_op(
             Op::Pad {
                 pads: axis_pads,
@@ -392,7 +408,9 @@ impl Tensor {
                     ),
                 ));
             }
-            total += t.shape()[d];
+            total = usize::checked_add(total, t.shape()[d]).ok_or_else(|| {
+                Error::shape("cat", format!("the sizes along dimension {dim} overflow"))
+            })?;
             dtype = DType::promote(dtype, t.dtype());
         }
         if tensors.len() == 1 {
