@@ -322,6 +322,9 @@ fn from_le(dtype: DType, b: &[u8]) -> std::result::Result<HostData, String> {
     })
 }
 
+/// The largest header the reference implementation reads.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
 /// Parses a safetensors image; errors describe what is wrong.
 fn decode(bytes: &[u8], device: &Device) -> std::result::Result<StateDict, String> {
     if bytes.len() < 8 {
@@ -334,12 +337,21 @@ fn decode(bytes: &[u8], device: &Device) -> std::result::Result<StateDict, Strin
         bytes[..8]
             .try_into()
             .map_err(|_| "unreadable header length")?,
-    ) as usize;
+    );
+    if n > MAX_HEADER_BYTES {
+        return Err(format!(
+            "header length {n} is larger than the {MAX_HEADER_BYTES} bytes a safetensors header may have"
+        ));
+    }
+    let n = n as usize;
     if n > bytes.len() - 8 {
         return Err(format!(
             "truncated: header of {n} bytes, but only {} follow",
             bytes.len() - 8
         ));
+    }
+    if bytes.get(8) != Some(&b'{') {
+        return Err("header is not valid JSON: it does not start with '{'".into());
     }
     let header: Value = serde_json::from_slice(&bytes[8..8 + n])
         .map_err(|e| format!("header is not valid JSON: {e}"))?;
@@ -359,16 +371,22 @@ fn decode(bytes: &[u8], device: &Device) -> std::result::Result<StateDict, Strin
             .as_array()
             .ok_or_else(|| format!("{name}: no shape"))?
             .iter()
-            .map(|d| d.as_u64().map(|d| d as usize))
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
             .collect::<Option<_>>()
             .ok_or_else(|| format!("{name}: shape is not a list of sizes"))?;
         let offsets: Vec<usize> = info["data_offsets"]
             .as_array()
             .filter(|a| a.len() == 2)
-            .and_then(|a| a.iter().map(|o| o.as_u64().map(|o| o as usize)).collect())
+            .and_then(|a| {
+                a.iter()
+                    .map(|o| o.as_u64().and_then(|o| usize::try_from(o).ok()))
+                    .collect()
+            })
             .ok_or_else(|| format!("{name}: data_offsets must be [begin, end]"))?;
         let (begin, end) = (offsets[0], offsets[1]);
-        let expected = shape.iter().product::<usize>() * dtype.size_in_bytes();
+        let expected = ingot_core::shape::check_size("load_safetensors", &shape, dtype)
+            .map_err(|_| format!("{name}: shape {shape:?} of {dtype_name} is too large"))?
+            * dtype.size_in_bytes();
         if end < begin || end - begin != expected {
             return Err(format!(
                 "{name}: data_offsets [{begin}, {end}] do not hold {expected} bytes of {dtype_name} {shape:?}"
@@ -382,7 +400,24 @@ fn decode(bytes: &[u8], device: &Device) -> std::result::Result<StateDict, Strin
         }
         entries.push((begin, name.clone(), dtype, shape, end));
     }
-    entries.sort_by_key(|e| e.0);
+    entries.sort_by_key(|e| (e.0, e.4));
+    // As the reference implementation requires: the tensors tile the data
+    // exactly, in order, with no gap, overlap or trailing byte.
+    let mut covered = 0;
+    for (begin, name, _, _, end) in &entries {
+        if *begin != covered {
+            return Err(format!(
+                "{name}: data_offsets start at byte {begin}, but the tensors before it end at {covered} (a gap or an overlap)"
+            ));
+        }
+        covered = *end;
+    }
+    if covered != data.len() {
+        return Err(format!(
+            "the tensors cover {covered} bytes of data, but {} follow the header",
+            data.len()
+        ));
+    }
     let mut sd = StateDict::new();
     for (begin, name, dtype, shape, end) in entries {
         let host = from_le(dtype, &data[begin..end]).map_err(|e| format!("{name}: {e}"))?;
@@ -454,5 +489,81 @@ mod tests {
                 .unwrap_err()
                 .contains("unsupported dtype I08")
         );
+    }
+
+    /// A safetensors image of `header` (JSON text) and `data`.
+    fn image(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn offsets_must_tile_the_data_exactly() {
+        let dev = Device::cpu();
+        let two = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#;
+        let data = [0u8; 12];
+        assert_eq!(
+            decode(&image(two, &data), &dev).unwrap().keys(),
+            vec!["a", "b"]
+        );
+        let cases = [
+            (
+                "shifted by 4",
+                image(
+                    &two.replace("[0,8]", "[4,12]").replace("[8,12]", "[12,16]"),
+                    &[0; 16],
+                ),
+                "start at byte 4",
+            ),
+            (
+                "overlapping",
+                image(&two.replace("[8,12]", "[4,8]"), &data[..8]),
+                "an overlap",
+            ),
+            (
+                "trailing bytes",
+                image(two, &[0u8; 13]),
+                "13 follow the header",
+            ),
+            (
+                "a gap",
+                image(&two.replace("[8,12]", "[9,13]"), &[0u8; 13]),
+                "start at byte 9",
+            ),
+            (
+                "absurd shape",
+                image(
+                    r#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#,
+                    &[],
+                ),
+                "too large",
+            ),
+            (
+                "absurd header length",
+                {
+                    let mut b = image(two, &data);
+                    b[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+                    b
+                },
+                "larger than",
+            ),
+        ];
+        for (what, bytes, expected) in cases {
+            let err = decode(&bytes, &dev).unwrap_err();
+            assert!(err.contains(expected), "{what}: {err}");
+        }
+        // A header length one short or one long of the real one.
+        let good = sample().encode().unwrap();
+        let n = u64::from_le_bytes(good[..8].try_into().unwrap());
+        for m in [n - 1, n + 1] {
+            let mut b = good.clone();
+            b[..8].copy_from_slice(&m.to_le_bytes());
+            assert!(
+                decode(&b, &dev).is_err(),
+                "header length {m} instead of {n}"
+            );
+        }
     }
 }
