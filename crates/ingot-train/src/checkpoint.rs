@@ -3,10 +3,18 @@
 //! training state (`state.json`: epoch, step, RNG, scheduler, history,
 //! optimizer scalars, caller metadata).
 //!
-//! Every file is written atomically (temporary file, then rename), and
-//! `state.json`, written last, records the size and FNV-1a hash of the other
-//! files, so a truncated, corrupt or mismatched checkpoint is an error
-//! naming the file, not a silent partial load.
+//! A save never touches the checkpoint it replaces until the new one is
+//! whole: it writes every file into a staging directory beside it
+//! (`.NAME.staging`), syncs it, then moves the old directory aside
+//! (`.NAME.previous`), renames the staging directory into place and removes
+//! the old one. A crash at any point leaves a checkpoint that loads: the
+//! old one, the new one, or the old one under `.NAME.previous`, where
+//! [`Checkpoint::load`] and the next save look for it. A failed save (a
+//! full disk) removes what it wrote and leaves the old checkpoint as it was.
+//!
+//! `state.json` records the size and FNV-1a hash of the other files, so a
+//! truncated, corrupt or mismatched checkpoint is an error naming the file,
+//! not a silent partial load.
 
 use std::path::{Path, PathBuf};
 
@@ -91,7 +99,10 @@ impl Checkpoint {
         }
     }
 
-    /// Writes the checkpoint into `dir` (created if needed).
+    /// Writes the checkpoint as the directory `dir`, replacing the one there
+    /// as a whole and atomically (see the module docs): at every instant,
+    /// the previous or the new checkpoint loads. A directory that holds
+    /// anything but a checkpoint's files is not replaced (an error).
     ///
     /// ```
     /// let dir = std::env::temp_dir().join("ingot-doc-save-checkpoint");
@@ -101,18 +112,60 @@ impl Checkpoint {
     /// ```
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let (staging, previous) = (sibling(dir, "staging")?, sibling(dir, "previous")?);
+        // What a crash of an earlier save left: its staging directory, and
+        // the old checkpoint set aside but not yet removed (or, if the
+        // checkpoint itself is missing, not yet replaced).
+        remove_dir(&staging)?;
+        if previous.is_dir() {
+            if dir.exists() {
+                remove_dir(&previous)?;
+            } else {
+                rename(&previous, dir)?;
+            }
+        }
+        if dir.exists() {
+            check_replaceable(dir)?;
+        }
+        let written = fs_io(&staging, std::fs::create_dir_all(&staging))
+            .and_then(|()| fault::point())
+            .and_then(|()| self.write_files(&staging))
+            .and_then(|()| sync_dir(&staging))
+            .and_then(|()| fault::point());
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        if dir.exists()
+            && let Err(e) = rename(dir, &previous).and_then(|()| fault::point())
+        {
+            let _ = std::fs::rename(&previous, dir);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        if let Err(e) = rename(&staging, dir) {
+            let _ = std::fs::rename(&previous, dir);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        fault::crash_point();
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        remove_dir(&previous)?;
+        fault::crash_point();
+        Ok(())
+    }
+
+    /// Writes the checkpoint's files into the (new, empty) directory `dir`,
+    /// `state.json` last.
+    fn write_files(&self, dir: &Path) -> Result<()> {
         let mut files = Map::new();
         let mut write = |name: &str, sd: &StateDict| -> Result<()> {
             let path = dir.join(name);
             sd.save_safetensors(&path)?;
-            let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            fault::point()?;
+            let bytes = fs_io(&path, std::fs::read(&path))?;
             files.insert(
                 name.into(),
                 json!({"bytes": bytes.len(), "fnv1a64": fnv1a(&bytes)}),
@@ -128,7 +181,8 @@ impl Checkpoint {
         let doc = json!({"format": "ingot-checkpoint", "version": 1, "files": files, "optimizer_scalars": scalars, "state": self.state});
         let text =
             serde_json::to_vec_pretty(&doc).map_err(|e| bad(&dir.join(STATE), e.to_string()))?;
-        write_atomically(&dir.join(STATE), &text)
+        write_atomically(&dir.join(STATE), &text)?;
+        fault::point()
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`] from its directory
@@ -147,7 +201,16 @@ impl Checkpoint {
         {
             return Ok(Checkpoint::new(StateDict::load_safetensors(path, device)?));
         }
-        let dir = Checkpoint::dir_of(path);
+        let mut dir = Checkpoint::dir_of(path);
+        if !dir.is_dir() {
+            // A save that crashed between setting the old checkpoint aside
+            // and renaming the new one in left it here.
+            if let Ok(previous) = sibling(&dir, "previous")
+                && previous.join(STATE).is_file()
+            {
+                dir = previous;
+            }
+        }
         if !dir.is_dir() {
             return Err(bad(
                 &dir,
@@ -186,15 +249,23 @@ impl Checkpoint {
                 path: p.clone(),
                 source,
             })?;
-            if expected["bytes"].as_u64() != Some(bytes.len() as u64)
-                || expected["fnv1a64"].as_str() != Some(fnv1a(&bytes).as_str())
-            {
+            if expected["bytes"].as_u64() != Some(bytes.len() as u64) {
                 return Err(bad(
                     &p,
                     format!(
-                        "does not match {STATE} ({} bytes; expected {}): truncated, corrupt or from another save",
+                        "is {} bytes, but {STATE} records {}: truncated, or from another save",
                         bytes.len(),
                         expected["bytes"]
+                    ),
+                ));
+            }
+            let hash = fnv1a(&bytes);
+            if expected["fnv1a64"].as_str() != Some(hash.as_str()) {
+                return Err(bad(
+                    &p,
+                    format!(
+                        "its FNV-1a hash {hash} differs from the {} that {STATE} records: corrupt, or from another save",
+                        expected["fnv1a64"]
                     ),
                 ));
             }
@@ -225,5 +296,306 @@ impl Checkpoint {
             optimizer,
             state: doc["state"].clone(),
         })
+    }
+}
+
+/// `.NAME.WHAT` beside `dir`: where a save stages the new checkpoint and
+/// sets the old one aside.
+fn sibling(dir: &Path, what: &str) -> Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .filter(|n| *n != "..")
+        .ok_or_else(|| bad(dir, "a checkpoint directory needs a name"))?;
+    Ok(dir.with_file_name(format!(".{}.{what}", name.to_string_lossy())))
+}
+
+/// Errors unless `dir` holds only what a checkpoint save writes, so that
+/// replacing it loses nothing of the user's.
+fn check_replaceable(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(bad(dir, "exists and is not a directory"));
+    }
+    for entry in fs_io(dir, std::fs::read_dir(dir))? {
+        let name = fs_io(dir, entry)?.file_name();
+        let name = name.to_string_lossy();
+        let ours = [MODEL, OPTIMIZER, STATE]
+            .iter()
+            .any(|f| name == *f || name.starts_with(&format!(".{f}.tmp-")));
+        if !ours {
+            return Err(bad(
+                dir,
+                format!(
+                    "holds {name}, which is not part of a checkpoint: not replacing it (save to another directory)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn fs_io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
+    r.map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs_io(from, std::fs::rename(from, to))
+}
+
+/// Removes a directory and everything in it, if it is there.
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => fs_io(dir, Err(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Makes a directory's entries durable (a no-op where directories cannot
+/// be opened for syncing).
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    fs_io(dir, std::fs::File::open(dir).and_then(|d| d.sync_all()))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Fault injection: the points mark each step of a save after which a
+/// crash leaves the disk in a new state. With `INGOT_CHECKPOINT_FAULT_AT=N`
+/// set, the process aborts at its N-th point (counting from 0 over all
+/// saves), as a kill would stop it. The tests of this crate arm a point per
+/// thread instead, to panic there (a crash) or to fail there as a full disk
+/// would (only the points before the switch can fail: after it, the save
+/// has only cleanup left).
+mod fault {
+    use std::cell::Cell;
+
+    use ingot_core::Result;
+
+    /// What an armed point does.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub(super) enum Fault {
+        /// Stops the save dead: `abort` in a program, a panic in a test.
+        Crash,
+        /// Fails with the error of a full disk.
+        #[cfg(test)]
+        DiskFull,
+    }
+
+    thread_local! {
+        static ARMED: Cell<Option<(usize, Fault)>> = Cell::new(
+            std::env::var("INGOT_CHECKPOINT_FAULT_AT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(|at| (at, Fault::Crash)),
+        );
+        static PASSED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The fault armed for this point, if any.
+    fn fires() -> Option<Fault> {
+        let (at, fault) = ARMED.get()?;
+        let n = PASSED.get();
+        PASSED.set(n + 1);
+        (n == at).then_some(fault)
+    }
+
+    fn crash() -> ! {
+        let n = PASSED.get() - 1;
+        if cfg!(test) {
+            panic!("injected crash at checkpoint step {n}");
+        }
+        eprintln!("INGOT_CHECKPOINT_FAULT_AT: aborting at checkpoint step {n}");
+        std::process::abort();
+    }
+
+    /// A step before the switch: a crash, or a failure, if armed.
+    pub(super) fn point() -> Result<()> {
+        match fires() {
+            None => Ok(()),
+            Some(Fault::Crash) => crash(),
+            #[cfg(test)]
+            Some(Fault::DiskFull) => Err(ingot_core::Error::Io {
+                path: "(injected)".into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ),
+            }),
+        }
+    }
+
+    /// A step after the switch: a crash, if armed.
+    pub(super) fn crash_point() {
+        if fires() == Some(Fault::Crash) {
+            crash();
+        }
+    }
+
+    /// Arms the `at`-th point from now on this thread (`None`: none).
+    #[cfg(test)]
+    pub(super) fn arm(armed: Option<(usize, Fault)>) {
+        ARMED.set(armed);
+        PASSED.set(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingot_core::Tensor;
+
+    /// A checkpoint whose weight holds `v` and whose state says `v`.
+    fn numbered(v: f32) -> Checkpoint {
+        let mut model = StateDict::new();
+        model.insert(
+            "w",
+            Tensor::from_vec(vec![v; 1000], &[1000], &Device::cpu()).unwrap(),
+        );
+        let mut tensors = StateDict::new();
+        tensors.insert(
+            "m",
+            Tensor::from_vec(vec![-v; 10], &[10], &Device::cpu()).unwrap(),
+        );
+        Checkpoint {
+            model,
+            optimizer: Some(OptimizerState {
+                tensors,
+                scalars: [("step".to_string(), v as f64)].into(),
+            }),
+            state: json!({ "v": v }),
+        }
+    }
+
+    /// The number a checkpoint at `dir` was saved with, checking that its
+    /// model, optimizer and state all agree.
+    fn number_at(dir: &Path) -> Result<f32> {
+        let c = Checkpoint::load(dir, &Device::cpu())?;
+        let v = c.state["v"].as_f64().unwrap() as f32;
+        assert_eq!(c.model.get("w").unwrap().to_vec::<f32>()?, vec![v; 1000]);
+        let o = c.optimizer.unwrap();
+        assert_eq!(o.tensors.get("m").unwrap().to_vec::<f32>()?, vec![-v; 10]);
+        assert_eq!(o.scalars["step"], v as f64);
+        Ok(v)
+    }
+
+    /// The names in `dir`'s parent, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("ingot-ckpt-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        root.join("checkpoint-last")
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_a_save_leaves_a_checkpoint_that_loads() {
+        let dir = fresh_dir("crash");
+        let mut outcomes = Vec::new();
+        for at in 0.. {
+            numbered(1.0).save(&dir).unwrap();
+            fault::arm(Some((at, fault::Fault::Crash)));
+            let crashed = std::panic::catch_unwind(|| numbered(2.0).save(&dir)).is_err();
+            fault::arm(None);
+            if !crashed {
+                assert_eq!(number_at(&dir).unwrap(), 2.0);
+                break;
+            }
+            // The old or the new checkpoint, never a mix or nothing.
+            let v = number_at(&dir).unwrap();
+            assert!(v == 1.0 || v == 2.0, "step {at}: {v}");
+            outcomes.push(v);
+            // The next save succeeds and leaves nothing else behind.
+            numbered(3.0).save(&dir).unwrap();
+            assert_eq!(number_at(&dir).unwrap(), 3.0);
+            assert_eq!(
+                listing(&dir),
+                vec!["checkpoint-last"],
+                "after a crash at step {at}"
+            );
+        }
+        // Every step was tried: staging, each file, the switch, the cleanup.
+        assert!(outcomes.len() >= 8, "{outcomes:?}");
+        assert!(
+            outcomes.contains(&1.0) && outcomes.contains(&2.0),
+            "{outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_previous_checkpoint_and_no_files() {
+        let dir = fresh_dir("fail");
+        let mut failures = 0;
+        for at in 0.. {
+            numbered(1.0).save(&dir).unwrap();
+            fault::arm(Some((at, fault::Fault::DiskFull)));
+            let saved = numbered(2.0).save(&dir);
+            fault::arm(None);
+            match saved {
+                Ok(()) => {
+                    assert_eq!(number_at(&dir).unwrap(), 2.0);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("no space left"), "{e}");
+                    assert_eq!(number_at(&dir).unwrap(), 1.0, "failure at step {at}");
+                    assert_eq!(
+                        listing(&dir),
+                        vec!["checkpoint-last"],
+                        "failure at step {at}"
+                    );
+                    failures += 1;
+                }
+            }
+        }
+        assert!(failures >= 5, "{failures}");
+        // What a crashed save left (a half-written staging directory) goes
+        // with the next save.
+        let staging = dir.with_file_name(".checkpoint-last.staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join(MODEL), b"partial").unwrap();
+        numbered(3.0).save(&dir).unwrap();
+        assert_eq!(number_at(&dir).unwrap(), 3.0);
+        assert_eq!(listing(&dir), vec!["checkpoint-last"]);
+    }
+
+    #[test]
+    fn a_directory_with_other_files_is_not_replaced() {
+        let dir = fresh_dir("foreign");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        let err = numbered(1.0).save(&dir).unwrap_err().to_string();
+        assert!(err.contains("notes.txt"), "{err}");
+        assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
+        assert_eq!(listing(&dir), vec!["checkpoint-last"]);
+    }
+
+    #[test]
+    fn a_flipped_byte_is_reported_as_a_hash_mismatch() {
+        let dir = fresh_dir("flip");
+        numbered(1.0).save(&dir).unwrap();
+        let path = dir.join(MODEL);
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = number_at(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("FNV-1a hash") && err.contains("corrupt"),
+            "{err}"
+        );
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        let err = number_at(&dir).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 }
