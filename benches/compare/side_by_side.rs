@@ -1,7 +1,7 @@
 //! What the benches that time ingot and PyTorch in the same run share: the
 //! timing method, the PyTorch side (a script in this folder, run through
-//! `INGOT_TORCH_PYTHON`, else the Python printed by
-//! `../shared/tools/torch-env.sh`) and the table of ratios.
+//! `INGOT_TORCH_PYTHON`, else the Python printed by `tools/torch-env.sh`)
+//! and the table of ratios.
 //!
 //! The PyTorch script stays running and times a workload whenever asked
 //! (`serve` in `side_by_side.py`). Each round times every workload on both
@@ -161,7 +161,7 @@ impl Torch {
     fn start(script: &str, threads: usize) -> Option<Torch> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let python = std::env::var("INGOT_TORCH_PYTHON").ok().or_else(|| {
-            let out = Command::new(root.join("../shared/tools/torch-env.sh"))
+            let out = Command::new(root.join("tools/torch-env.sh"))
                 .output()
                 .ok()?;
             out.status

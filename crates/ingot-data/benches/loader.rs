@@ -3,7 +3,7 @@
 //! them: the loader must never be the bottleneck.
 //!
 //! `cargo bench -p ingot-data --bench loader` (full MNIST from
-//! `INGOT_MNIST_DIR` or `../shared/datasets/mnist`, else the embedded subset).
+//! `INGOT_MNIST_DIR`, else the embedded subset).
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,14 +15,8 @@ use ingot::nn::{self, Module};
 use ingot::optim::{Adam, AdamConfig, Optimizer};
 
 fn main() -> ingot::Result<()> {
-    let dir = std::env::var("INGOT_MNIST_DIR").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/datasets/mnist"
-        )
-        .into()
-    });
-    let (train, what) = if Path::new(&dir).is_dir() {
+    let dir = std::env::var("INGOT_MNIST_DIR").unwrap_or_default();
+    let (train, what) = if !dir.is_empty() && Path::new(&dir).is_dir() {
         (Mnist::load(&dir, true)?, "full MNIST")
     } else {
         (Mnist::embedded(true)?, "embedded MNIST")

@@ -1,7 +1,8 @@
 """Builds the MNIST subset embedded in ingot-data (Mnist::embedded).
 
-Run from the repository root: python3 crates/ingot-data/data/make_embedded.py
-(plain Python 3, no packages). Reads ../shared/datasets/mnist and writes, beside
+Run from the repository root: python3 crates/ingot-data/data/make_embedded.py DIR
+(plain Python 3, no packages), where DIR holds the full MNIST as the four
+standard gzipped IDX files. Writes, beside
 this script, standard gzipped IDX files: 20 000 training images drawn at
 random from the 60 000 and 1 000 test images drawn at random from the
 10 000 (fixed seed), so accuracy on the subset tracks accuracy on the full
@@ -12,8 +13,8 @@ import gzip
 import pathlib
 import random
 import struct
+import sys
 
-SRC = pathlib.Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "mnist"
 OUT = pathlib.Path(__file__).parent
 SIZES = {"train": 20_000, "t10k": 1_000}
 
@@ -32,10 +33,13 @@ def write_idx(path, magic, shape, body):
 
 
 def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_embedded.py DIR (the full MNIST's gzipped IDX files)")
+    src = pathlib.Path(sys.argv[1])
     rng = random.Random(20261126)
     for split, n in SIZES.items():
-        (count, rows, cols), images = read_idx(SRC / f"{split}-images-idx3-ubyte.gz")
-        (_,), labels = read_idx(SRC / f"{split}-labels-idx1-ubyte.gz")
+        (count, rows, cols), images = read_idx(src / f"{split}-images-idx3-ubyte.gz")
+        (_,), labels = read_idx(src / f"{split}-labels-idx1-ubyte.gz")
         pick = sorted(rng.sample(range(count), n))
         size = rows * cols
         write_idx(OUT / f"{split}-images-idx3-ubyte.gz", 0x803, (n, rows, cols), b"".join(images[i * size:(i + 1) * size] for i in pick))

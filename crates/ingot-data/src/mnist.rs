@@ -49,7 +49,7 @@ impl Mnist {
     /// with the standard file names, raw or gzipped.
     ///
     /// ```no_run
-    /// let train = ingot::data::Mnist::load("../shared/datasets/mnist", true)?;
+    /// let train = ingot::data::Mnist::load("data/mnist", true)?;
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn load(dir: impl AsRef<Path>, train: bool) -> Result<Mnist> {

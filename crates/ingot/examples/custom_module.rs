@@ -2,7 +2,7 @@
 //! into a model with ingot's layers, trained on the embedded MNIST subset.
 //!
 //! ```sh
-//! cargo run --release -p ingot --example custom_module
+//! cargo run --release -p ingot-ml --example custom_module
 //! ```
 //!
 //! A module implements `forward`, names its children (or its own

@@ -3,8 +3,8 @@
 //! it further, and save it back for PyTorch.
 //!
 //! ```sh
-//! cargo run --release -p ingot --example fine_tune_from_pytorch
-//! cargo run --release -p ingot --example fine_tune_from_pytorch -- my_model.safetensors
+//! cargo run --release -p ingot-ml --example fine_tune_from_pytorch
+//! cargo run --release -p ingot-ml --example fine_tune_from_pytorch -- my_model.safetensors
 //! ```
 //!
 //! The default file, `examples/data/pytorch_digits_0_4.safetensors`, holds

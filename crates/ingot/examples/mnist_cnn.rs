@@ -3,9 +3,9 @@
 //! a run directory with logs, a plot and checkpoints.
 //!
 //! ```sh
-//! cargo run --release -p ingot --example mnist_cnn              # the embedded MNIST subset
-//! cargo run --release -p ingot --example mnist_cnn -- DIR       # the full MNIST in DIR
-//! INGOT_EPOCHS=1 cargo run --release -p ingot --example mnist_cnn
+//! cargo run --release -p ingot-ml --example mnist_cnn              # the embedded MNIST subset
+//! cargo run --release -p ingot-ml --example mnist_cnn -- DIR       # the full MNIST in DIR
+//! INGOT_EPOCHS=1 cargo run --release -p ingot-ml --example mnist_cnn
 //! ```
 
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 //! PyTorch: zero_grad, forward, loss, backward, step.
 //!
 //! ```sh
-//! cargo run --release -p ingot --example mnist_mlp              # the embedded MNIST subset
-//! cargo run --release -p ingot --example mnist_mlp -- DIR       # the full MNIST in DIR (IDX files)
-//! INGOT_EPOCHS=1 cargo run --release -p ingot --example mnist_mlp
+//! cargo run --release -p ingot-ml --example mnist_mlp              # the embedded MNIST subset
+//! cargo run --release -p ingot-ml --example mnist_mlp -- DIR       # the full MNIST in DIR (IDX files)
+//! INGOT_EPOCHS=1 cargo run --release -p ingot-ml --example mnist_mlp
 //! ```
 //!
 //! Underneath, each `opt.step()` evaluates forward, backward and the Adam

@@ -2,8 +2,8 @@
 //! an MLP, mean-squared error and Adam; report RMSE and R² on held-out rows.
 //!
 //! ```sh
-//! cargo run --release -p ingot --example regression
-//! INGOT_EPOCHS=5 cargo run --release -p ingot --example regression
+//! cargo run --release -p ingot-ml --example regression
+//! INGOT_EPOCHS=5 cargo run --release -p ingot-ml --example regression
 //! ```
 //!
 //! The example writes its own CSV (a synthetic market where the price

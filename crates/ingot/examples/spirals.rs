@@ -1,7 +1,7 @@
 //! Trains a small MLP on two interleaved spirals with ingot's tensors and
 //! autograd (plain SGD written out by hand), then reports the accuracy.
 //!
-//! `cargo run --release -p ingot --example spirals`
+//! `cargo run --release -p ingot-ml --example spirals`
 //!
 //! Each step's forward pass, backward pass and update are evaluated as one
 //! compiled graph: the loop compiles a couple of graphs and then replays them.

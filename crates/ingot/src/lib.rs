@@ -28,10 +28,15 @@ mod device_spec;
 pub mod models;
 
 pub use device_spec::device;
+#[doc(inline)]
 pub use ingot_core::*;
+#[doc(inline)]
 pub use ingot_data as data;
+#[doc(inline)]
 pub use ingot_nn as nn;
+#[doc(inline)]
 pub use ingot_nn::optim;
+#[doc(inline)]
 pub use ingot_train as train;
 
 /// The Apple-GPU backend (facade feature `metal`, on by default):
@@ -39,6 +44,7 @@ pub use ingot_train as train;
 /// [`metal::simulated_device`], which runs graphs through the same
 /// MPSGraph lowering with a CPU simulator.
 #[cfg(feature = "metal")]
+#[doc(inline)]
 pub use ingot_metal as metal;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.

@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    PY=$(../shared/tools/torch-env.sh) && "$PY" crates/ingot-core/tests/reference/gen_reference.py
+    PY=$(tools/torch-env.sh) && "$PY" crates/ingot-core/tests/reference/gen_reference.py
 
 For every case below and for float64 and float32 it draws inputs (seeded),
 runs the op in PyTorch, and records the output and, for differentiable

@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    PY=$(../shared/tools/torch-env.sh)
+    PY=$(tools/torch-env.sh)
     "$PY" crates/ingot-nn/tests/reference/gen_nn_reference.py            # write references
     "$PY" crates/ingot-nn/tests/reference/gen_nn_reference.py --check-export
                                                 # load ingot_export.safetensors in PyTorch

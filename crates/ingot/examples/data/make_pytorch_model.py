@@ -1,7 +1,7 @@
 """Trains the PyTorch model that examples/fine_tune_from_pytorch.rs starts from.
 
 Run from the repository root:
-    PY=$(../shared/tools/torch-env.sh) && "$PY" crates/ingot/examples/data/make_pytorch_model.py
+    PY=$(tools/torch-env.sh) && "$PY" crates/ingot/examples/data/make_pytorch_model.py
 
 An MLP (Flatten, Linear(784, 64), ReLU, Linear(64, 10)) trained in PyTorch on
 the MNIST training images of the digits 0-4 only, saved with
