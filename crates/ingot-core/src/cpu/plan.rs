@@ -433,7 +433,7 @@ impl Planner<'_> {
                         src: b.virt(s),
                         dst: b.virt(v),
                     });
-                    v
+                    b.round_to(v, dtype)
                 }
                 Op::Cast => {
                     let s = arg_value(node.args[0], &mut b)?;
@@ -455,7 +455,7 @@ impl Planner<'_> {
                         b: b.virt(y),
                         dst: b.virt(v),
                     });
-                    v
+                    b.round_to(v, dtype)
                 }
                 Op::Where => {
                     let c = arg_value(node.args[0], &mut b)?;
@@ -468,7 +468,7 @@ impl Planner<'_> {
                         b: b.virt(y),
                         dst: b.virt(v),
                     });
-                    v
+                    b.round_to(v, dtype)
                 }
                 other => return Err(internal(format!("{} in a fused group", other.name()))),
             };
@@ -686,6 +686,25 @@ impl FusedBuilder {
         }
     }
 
+    /// The value `v` computed in its register kind, rounded to `dtype`
+    /// where the kind is wider (F16 and BF16 in `f32`, I32 and U8 in
+    /// `i64`), so that every intermediate of a fused chain holds what it
+    /// would hold stored, as an op-by-op evaluation stores it. Roundings
+    /// that only precede a store of the same dtype are dropped later
+    /// ([`Self::drop_needless_casts`]).
+    fn round_to(&mut self, v: usize, dtype: DType) -> usize {
+        if Kind::holds_exactly(dtype) || dtype == DType::Bool {
+            return v;
+        }
+        let rounded = self.value(Kind::of(dtype));
+        self.instrs.push(Instr::Cast {
+            src: self.virt(v),
+            to: dtype,
+            dst: self.virt(rounded),
+        });
+        rounded
+    }
+
     /// Drops the casts that change nothing: those between registers of one
     /// kind to a type the kind holds exactly (`f16` loaded as `f32` and
     /// cast to `f32`), and those that only round an `f32` register to the
@@ -714,10 +733,12 @@ impl FusedBuilder {
                 .iter()
                 .zip(dtypes)
                 .all(|(&o, &d)| o != dst.index || d == to);
-            let rounds_for_store = matches!(to, DType::F16 | DType::BF16)
-                && src.kind == Kind::F32
-                && !read
-                && stored_as_cast;
+            let narrows = match src.kind {
+                Kind::F32 => matches!(to, DType::F16 | DType::BF16),
+                Kind::I64 => matches!(to, DType::I32 | DType::U8),
+                _ => false,
+            };
+            let rounds_for_store = narrows && !read && stored_as_cast;
             if !(identity || rounds_for_store) {
                 j += 1;
                 continue;
