@@ -9,6 +9,10 @@ use crate::dataset::{Dataset, Sample, Target, check_index};
 use crate::files::{bad, read_maybe_gz};
 
 const IMAGE: usize = 3 * 32 * 32;
+/// The most records one CIFAR file holds (CIFAR-100's training file has
+/// 50 000), with room to spare: a file that inflates past it is rejected
+/// before it fills memory.
+const MAX_RECORDS: usize = 100_000;
 
 /// Images `[3, 32, 32]` in `[0, 1]` with class targets.
 struct Records {
@@ -26,7 +30,7 @@ impl Records {
             labels: Vec::new(),
         };
         for path in files {
-            let bytes = read_maybe_gz(path)?;
+            let bytes = read_maybe_gz(path, MAX_RECORDS * record)?;
             if bytes.is_empty() || bytes.len() % record != 0 {
                 return Err(bad(
                     path,

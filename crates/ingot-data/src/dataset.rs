@@ -191,7 +191,10 @@ pub fn random_split<D: Dataset>(
     lengths: &[usize],
     seed: u64,
 ) -> Result<Vec<Subset<D>>> {
-    let total: usize = lengths.iter().sum();
+    let total = lengths
+        .iter()
+        .try_fold(0usize, |t, &n| t.checked_add(n))
+        .unwrap_or(usize::MAX);
     if total != dataset.len() {
         return Err(Error::InvalidArgument {
             op: "random_split",

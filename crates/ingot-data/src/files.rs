@@ -14,25 +14,37 @@ pub(crate) fn bad(path: &Path, msg: impl Into<String>) -> Error {
     }
 }
 
-/// The bytes of `path`, gunzipped if they start with the gzip magic.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    gunzip_if_needed(path, raw)
+/// The bytes of `path`, gunzipped if they start with the gzip magic; more
+/// than `limit` bytes (after inflating) is an error, found without inflating
+/// past the limit.
+pub(crate) fn read_maybe_gz(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let raw = read_file(path)?;
+    let mut out = Vec::new();
+    let read = maybe_gz(&raw).take(limit as u64 + 1).read_to_end(&mut out);
+    read.map_err(|e| bad(path, format!("corrupt or truncated gzip data: {e}")))?;
+    if out.len() > limit {
+        return Err(bad(
+            path,
+            format!("holds more than the {limit} bytes a file of this kind can have"),
+        ));
+    }
+    Ok(out)
 }
 
-/// Gunzips `raw` if it is gzip data; `path` names it in errors.
-pub(crate) fn gunzip_if_needed(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
-    if raw.len() < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
-        return Ok(raw);
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A reader of `raw`, inflating it if it is gzip data.
+pub(crate) fn maybe_gz(raw: &[u8]) -> Box<dyn Read + '_> {
+    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+        Box::new(flate2::read::GzDecoder::new(raw))
+    } else {
+        Box::new(raw)
     }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(raw.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| bad(path, format!("corrupt or truncated gzip data: {e}")))?;
-    Ok(out)
 }
 
 /// The first of `names` (each tried raw and with `.gz`) that exists in `dir`.
@@ -63,21 +75,30 @@ pub(crate) struct Idx {
 
 /// Parses an IDX file of unsigned bytes with `rank` dimensions.
 pub(crate) fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
-    parse_idx(path, read_maybe_gz(path)?, rank)
+    parse_idx(path, &read_file(path)?, rank)
 }
 
-/// Parses IDX bytes already in memory; `path` names them in errors.
-pub(crate) fn parse_idx(path: &Path, bytes: Vec<u8>, rank: usize) -> Result<Idx> {
-    if bytes.len() < 4 + 4 * rank {
+/// Parses IDX bytes (gzipped or not) already in memory; `path` names them
+/// in errors. Inflates no more than the header declares (and one byte, to
+/// tell a file that is too long).
+pub(crate) fn parse_idx(path: &Path, raw: &[u8], rank: usize) -> Result<Idx> {
+    let corrupt = |e: std::io::Error| bad(path, format!("corrupt or truncated gzip data: {e}"));
+    let mut reader = maybe_gz(raw);
+    let mut header = Vec::new();
+    (&mut reader)
+        .take(4 + 4 * rank as u64)
+        .read_to_end(&mut header)
+        .map_err(corrupt)?;
+    if header.len() < 4 + 4 * rank {
         return Err(bad(
             path,
             format!(
                 "truncated: {} bytes, too few for an IDX header",
-                bytes.len()
+                header.len()
             ),
         ));
     }
-    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let expected = 0x0800 | rank as u32;
     if magic != expected {
         return Err(bad(
@@ -87,23 +108,28 @@ pub(crate) fn parse_idx(path: &Path, bytes: Vec<u8>, rank: usize) -> Result<Idx>
             ),
         ));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap_or([0; 4])) as usize
-        })
+    let dims: Vec<usize> = header[4..]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let header = 4 + 4 * rank;
-    let size: usize = dims.iter().product();
-    let body = bytes.len() - header;
-    if body != size {
-        let what = if body < size { "truncated" } else { "too long" };
-        return Err(bad(
-            path,
-            format!("{what}: header says {dims:?} ({size} bytes) but {body} bytes follow"),
-        ));
+    let size = ingot_core::shape::checked_numel(&dims)
+        .filter(|&n| n < isize::MAX as usize)
+        .ok_or_else(|| bad(path, format!("header says {dims:?}, which is too large")))?;
+    let mut data = Vec::new();
+    reader
+        .take(size as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(corrupt)?;
+    if data.len() != size {
+        let what = if data.len() < size {
+            format!(
+                "truncated: header says {dims:?} ({size} bytes) but {} bytes follow",
+                data.len()
+            )
+        } else {
+            format!("too long: header says {dims:?} ({size} bytes) but more bytes follow")
+        };
+        return Err(bad(path, what));
     }
-    Ok(Idx {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(Idx { dims, data })
 }

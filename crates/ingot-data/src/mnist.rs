@@ -6,7 +6,7 @@ use std::path::Path;
 use ingot_core::Result;
 
 use crate::dataset::{Dataset, Sample, Target, check_index};
-use crate::files::{Idx, bad, find, gunzip_if_needed, parse_idx, read_idx};
+use crate::files::{Idx, bad, find, parse_idx, read_idx};
 
 /// 28 x 28 grayscale digits (or, via [`FashionMnist`], clothes); samples are
 /// `[1, 28, 28]` in `[0, 1]` with class targets 0..9.
@@ -71,9 +71,7 @@ impl Mnist {
             (EMBEDDED_TEST_IMAGES, EMBEDDED_TEST_LABELS)
         };
         let name = Path::new("<embedded MNIST>");
-        let decode = |bytes: &[u8], rank: usize| -> Result<Idx> {
-            parse_idx(name, gunzip_if_needed(name, bytes.to_vec())?, rank)
-        };
+        let decode = |bytes: &[u8], rank: usize| -> Result<Idx> { parse_idx(name, bytes, rank) };
         Mnist::from_idx(name, decode(images, 3)?, decode(labels, 1)?)
     }
 

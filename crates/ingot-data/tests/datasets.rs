@@ -155,8 +155,29 @@ fn bad_mnist_files_are_named_errors() {
             "corrupt or truncated gzip",
         ),
         ("t10k-images-idx3-ubyte", vec![0, 0], "truncated"),
+        (
+            "t10k-images-idx3-ubyte",
+            idx(0x803, &[u32::MAX, u32::MAX, u32::MAX], &[0; 8]),
+            "which is too large",
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            idx(0x803, &[65536, 65536, 4096], &[0; 8]),
+            "truncated",
+        ),
+        // A gzip bomb: 64 MiB of zeros behind a header of 8 pixels. It is
+        // inflated only as far as the header's size (the message does not
+        // know how much follows).
+        (
+            "t10k-images-idx3-ubyte.gz",
+            gz(&idx(0x803, &[2, 2, 2], &vec![0; 64 << 20])),
+            "too long: header says [2, 2, 2] (8 bytes) but more bytes follow",
+        ),
     ];
     for (name, bytes, needle) in cases {
+        // Only one images file at a time.
+        let _ = std::fs::remove_file(d.0.join("t10k-images-idx3-ubyte"));
+        let _ = std::fs::remove_file(d.0.join("t10k-images-idx3-ubyte.gz"));
         let p = d.file(name, &bytes);
         let (path, msg) = file_error(Mnist::load(&d.0, false).unwrap_err());
         assert!(msg.contains(needle), "{needle}: got {msg}");
