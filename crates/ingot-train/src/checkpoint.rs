@@ -112,18 +112,8 @@ impl Checkpoint {
     /// ```
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
+        Checkpoint::tidy(dir)?;
         let (staging, previous) = (sibling(dir, "staging")?, sibling(dir, "previous")?);
-        // What a crash of an earlier save left: its staging directory, and
-        // the old checkpoint set aside but not yet removed (or, if the
-        // checkpoint itself is missing, not yet replaced).
-        remove_dir(&staging)?;
-        if previous.is_dir() {
-            if dir.exists() {
-                remove_dir(&previous)?;
-            } else {
-                rename(&previous, dir)?;
-            }
-        }
         if dir.exists() {
             check_replaceable(dir)?;
         }
@@ -154,6 +144,31 @@ impl Checkpoint {
         }
         remove_dir(&previous)?;
         fault::crash_point();
+        Ok(())
+    }
+
+    /// Clears up after a save of `dir` that was interrupted (a crash, a
+    /// kill): removes its staging directory, and puts the old checkpoint
+    /// back if the new one never got into place, or removes it if it did.
+    /// [`Checkpoint::save`] does this first; call it when resuming from a
+    /// run that may have been killed, so that nothing is left behind.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join("ingot-doc-tidy/checkpoint-last");
+    /// ingot::train::Checkpoint::tidy(&dir)?; // nothing to do
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn tidy(dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let (staging, previous) = (sibling(dir, "staging")?, sibling(dir, "previous")?);
+        remove_dir(&staging)?;
+        if previous.is_dir() {
+            if dir.exists() {
+                remove_dir(&previous)?;
+            } else {
+                rename(&previous, dir)?;
+            }
+        }
         Ok(())
     }
 
@@ -210,6 +225,12 @@ impl Checkpoint {
             {
                 dir = previous;
             }
+        }
+        if dir.is_file() {
+            return Err(bad(
+                &dir,
+                "not a checkpoint: a checkpoint is a directory (with state.json) or a .safetensors file",
+            ));
         }
         if !dir.is_dir() {
             return Err(bad(

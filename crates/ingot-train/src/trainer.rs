@@ -248,6 +248,9 @@ struct Progressed {
     best: Option<f64>,
     bad_epochs: usize,
     history: Vec<EpochRecord>,
+    /// Wall time of the completed epochs (training, validation, logs and
+    /// checkpoints), over every session of the run.
+    seconds: f64,
 }
 
 /// Fits a model.
@@ -355,6 +358,23 @@ impl<'a> Trainer<'a> {
         self.done.epochs
     }
 
+    /// Seconds spent in [`Trainer::fit`]'s epochs so far, over every
+    /// session of the run: a resumed run counts the time before the resume
+    /// too.
+    ///
+    /// ```no_run
+    /// # use ingot::{nn::{self, Module}, optim::{Sgd, SgdConfig}, train::{Trainer, TrainerConfig}};
+    /// # let model = nn::Linear::new(2, 2, &ingot::Device::cpu())?;
+    /// # let mut opt = Sgd::new(model.parameters(), SgdConfig::default())?;
+    /// # let loss = nn::CrossEntropyLoss::default();
+    /// let trainer = Trainer::new(&model, &mut opt, &loss, TrainerConfig::default());
+    /// assert_eq!(trainer.train_seconds(), 0.0);
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn train_seconds(&self) -> f64 {
+        self.done.seconds
+    }
+
     /// The per-epoch records so far.
     ///
     /// ```no_run
@@ -445,6 +465,7 @@ impl<'a> Trainer<'a> {
             progress.end_epoch(&summary_line(&record, epochs));
             self.done.history.push(record.clone());
             self.done.epochs = epoch;
+            self.done.seconds += started.elapsed().as_secs_f64();
             let improved = monitored.is_some_and(|m| {
                 monitor.improves(
                     m,
@@ -590,6 +611,7 @@ impl<'a> Trainer<'a> {
             "rng": {"seed": seed.to_string(), "offset": offset.to_string()},
             "scheduler": self.scheduler.as_ref().map(|s| s.state()),
             "history": self.done.history.iter().map(EpochRecord::to_json).collect::<Vec<_>>(),
+            "train_seconds": self.done.seconds,
             "metadata": self.config.metadata,
         });
         Ok(Checkpoint {
@@ -616,48 +638,99 @@ impl<'a> Trainer<'a> {
             .map(|p| p.device())
             .unwrap_or_else(ingot_core::Device::cpu);
         let ckpt = Checkpoint::load(path, &device)?;
-        let s = &ckpt.state;
-        let bad = |what: &str| Error::File {
+        let done = progress_of(&ckpt.state).map_err(|msg| Error::File {
             path: Checkpoint::dir_of(path).join("state.json"),
-            msg: format!("checkpoint state lacks {what}"),
-        };
-        let rng = (
-            s["rng"]["seed"]
-                .as_str()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| bad("rng.seed"))?,
-            s["rng"]["offset"]
-                .as_str()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| bad("rng.offset"))?,
-        );
-        let history = s["history"]
-            .as_array()
-            .ok_or_else(|| bad("history"))?
-            .iter()
-            .map(|r| EpochRecord::from_json(r).ok_or_else(|| bad("well-formed history")))
-            .collect::<Result<Vec<_>>>()?;
+            msg: format!("checkpoint state: {msg}"),
+        })?;
+        let s = &ckpt.state;
         self.model.load_state_dict(&ckpt.model, true)?;
-        self.optimizer.load_state_dict(
-            ckpt.optimizer
-                .as_ref()
-                .ok_or_else(|| bad("optimizer state"))?,
-        )?;
+        self.optimizer
+            .load_state_dict(ckpt.optimizer.as_ref().ok_or_else(|| Error::File {
+                path: Checkpoint::dir_of(path),
+                msg: "the checkpoint has no optimizer state to resume from".into(),
+            })?)?;
         if let Some(sched) = self.scheduler.as_deref_mut() {
             sched.load_state(&s["scheduler"])?;
         }
-        ingot_core::rng::set_state(rng);
-        self.done = Progressed {
-            epochs: s["epochs_done"]
-                .as_u64()
-                .ok_or_else(|| bad("epochs_done"))? as usize,
-            steps: s["steps"].as_u64().ok_or_else(|| bad("steps"))?,
-            best: s["best"].as_f64(),
-            bad_epochs: s["bad_epochs"].as_u64().unwrap_or(0) as usize,
-            history,
-        };
+        ingot_core::rng::set_state(done.1);
+        self.done = done.0;
         Ok(())
     }
+}
+
+/// The progress and RNG state recorded in a checkpoint's state, every field
+/// checked for its type, its range and its consistency with the others; an
+/// error names the field and what is wrong with it.
+fn progress_of(s: &Value) -> std::result::Result<(Progressed, (u64, u64)), String> {
+    let count = |key: &str| -> std::result::Result<u64, String> {
+        s[key]
+            .as_u64()
+            .ok_or_else(|| format!("{key} is {}; expected a whole number >= 0", s[key]))
+    };
+    let big_number = |key: &str| -> std::result::Result<u64, String> {
+        s["rng"][key]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "rng.{key} is {}; expected a 64-bit number as a string",
+                    s["rng"][key]
+                )
+            })
+    };
+    let rng = (big_number("seed")?, big_number("offset")?);
+    let history = s["history"]
+        .as_array()
+        .ok_or_else(|| format!("history is {}; expected a list of epochs", s["history"]))?
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            EpochRecord::from_json(r)
+                .filter(|r| r.epoch == i + 1)
+                .ok_or_else(|| format!("history[{i}] is not the record of epoch {}", i + 1))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let epochs = count("epochs_done")?;
+    if epochs != history.len() as u64 {
+        return Err(format!(
+            "epochs_done is {epochs}, but history holds {} epochs",
+            history.len()
+        ));
+    }
+    let steps = count("steps")?;
+    let bad_epochs = match &s["bad_epochs"] {
+        Value::Null => 0,
+        _ => count("bad_epochs")?,
+    };
+    if bad_epochs > epochs {
+        return Err(format!(
+            "bad_epochs is {bad_epochs}, more than the {epochs} epochs done"
+        ));
+    }
+    let best = match &s["best"] {
+        Value::Null => None,
+        v => Some(
+            v.as_f64()
+                .filter(|b| b.is_finite())
+                .ok_or_else(|| format!("best is {v}; expected a finite number or null"))?,
+        ),
+    };
+    let seconds = match &s["train_seconds"] {
+        Value::Null => 0.0,
+        v => v
+            .as_f64()
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or_else(|| format!("train_seconds is {v}; expected a number >= 0"))?,
+    };
+    let progressed = Progressed {
+        epochs: epochs as usize,
+        steps,
+        best,
+        bad_epochs: bad_epochs as usize,
+        history,
+        seconds,
+    };
+    Ok((progressed, rng))
 }
 
 /// `loss 0.1234 acc 97.1%` for the progress bar.

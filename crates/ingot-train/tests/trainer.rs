@@ -18,6 +18,7 @@ use ingot::train::{
     ProgressMode, StepInfo, Task, Trainer, TrainerConfig,
 };
 use ingot::{DType, Device, Error, Result, Tensor};
+use serde_json::json;
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -231,6 +232,79 @@ fn damaged_checkpoints_are_clear_errors() {
     let err = Checkpoint::load(&dir.0, &dev).unwrap_err();
     assert!(matches!(err, Error::File { .. }), "{err}");
     assert!(err.to_string().contains("has no state.json"), "{err}");
+}
+
+#[test]
+fn every_field_of_a_checkpoint_state_is_checked_on_resume() {
+    let _guard = serial();
+    let dev = Device::cpu();
+    let dir = Scratch::new("state-fields");
+    let m = model(&dev);
+    let mut opt = Sgd::new(m.parameters(), SgdConfig::default()).unwrap();
+    let loss = CrossEntropyLoss::default();
+    Trainer::new(&m, &mut opt, &loss, config(1, None))
+        .save_checkpoint(&dir.0)
+        .unwrap();
+    let state = dir.0.join("state.json");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let cases: &[(&str, serde_json::Value, &str)] = &[
+        (
+            "/state/epochs_done",
+            json!(u64::MAX),
+            "epochs_done is 18446744073709551615, but history holds 0 epochs",
+        ),
+        (
+            "/state/steps",
+            json!(-1),
+            "steps is -1; expected a whole number >= 0",
+        ),
+        (
+            "/state/best",
+            json!("low"),
+            "best is \"low\"; expected a finite number or null",
+        ),
+        (
+            "/state/bad_epochs",
+            json!(3),
+            "bad_epochs is 3, more than the 0 epochs done",
+        ),
+        (
+            "/state/rng/seed",
+            json!(5),
+            "rng.seed is 5; expected a 64-bit number as a string",
+        ),
+        (
+            "/state/history",
+            json!({}),
+            "history is {}; expected a list of epochs",
+        ),
+        (
+            "/state/train_seconds",
+            json!(-3.0),
+            "train_seconds is -3.0; expected a number >= 0",
+        ),
+        (
+            "/optimizer_scalars/group.0.lr",
+            json!(-1.0),
+            "invalid group.0.lr: -1",
+        ),
+        (
+            "/optimizer_scalars/state.0.step",
+            json!(-1.0),
+            "state.0.step is -1; expected a whole number",
+        ),
+    ];
+    for (pointer, value, expected) in cases {
+        let mut doc = good.clone();
+        *doc.pointer_mut(pointer).unwrap() = value.clone();
+        std::fs::write(&state, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let m = model(&dev);
+        let mut opt = Sgd::new(m.parameters(), SgdConfig::default()).unwrap();
+        let mut t = Trainer::new(&m, &mut opt, &loss, config(1, None));
+        let err = t.resume(&dir.0).unwrap_err().to_string();
+        assert!(err.contains(expected), "{pointer}: {err}");
+    }
 }
 
 fn stats(task: Task, output: Tensor, target: Tensor) -> BatchStats {

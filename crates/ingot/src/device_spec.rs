@@ -3,8 +3,11 @@
 
 use ingot_core::{Device, Error, Result};
 
-/// The backends this build knows by name, for error messages.
-const KNOWN: &str = "cpu, metal[:N], metal-sim, cuda[:N]";
+/// The devices this build can make, by name, for error messages.
+#[cfg(feature = "metal")]
+const KNOWN: &str = "cpu, metal[:N] (macOS), metal-sim";
+#[cfg(not(feature = "metal"))]
+const KNOWN: &str = "cpu";
 
 /// A device from its name: `cpu`, `metal`, `metal:N`, `metal-sim` (the
 /// Metal lowering run by its CPU simulator), `cuda`, `cuda:N`
@@ -54,9 +57,20 @@ pub fn device(spec: &str) -> Result<Device> {
     }
 }
 
-#[cfg(feature = "metal")]
+#[cfg(all(feature = "metal", target_os = "macos"))]
 fn metal(_spec: &str, index: usize) -> Result<Device> {
     ingot_metal::device(index)
+}
+
+#[cfg(all(feature = "metal", not(target_os = "macos")))]
+fn metal(spec: &str, _index: usize) -> Result<Device> {
+    Err(Error::Backend {
+        backend: "metal".into(),
+        msg: format!(
+            "device {spec:?} needs macOS and an Apple GPU; here, \"metal-sim\" runs the same \
+             Metal lowering through a CPU simulator (slow; for testing), and \"cpu\" trains fast"
+        ),
+    })
 }
 
 #[cfg(not(feature = "metal"))]

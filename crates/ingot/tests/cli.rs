@@ -119,12 +119,106 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     assert_eq!(a["test_loss"], b["test_loss"]);
     let log = std::fs::read_to_string(dir.join("split/metrics.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2, "the resumed run continues the log");
+    // The time covers the whole run, not only the session after the resume.
+    let epoch_seconds = |d: &str| -> f64 {
+        std::fs::read_to_string(dir.join(d).join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["epoch_seconds"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let seconds = a["train_seconds"].as_f64().unwrap();
+    assert!(
+        seconds >= epoch_seconds("split"),
+        "{seconds} s for the whole run"
+    );
+    // Resuming a finished run trains nothing and changes nothing.
+    let before = snapshot(&dir.join("split"));
+    let out = run(&["--resume", "split/checkpoint-last", "--epochs", "2"]);
+    assert!(out.contains("nothing to train"), "{out}");
+    assert!(
+        before == snapshot(&dir.join("split")),
+        "the finished run changed"
+    );
     let err = fails(
         &dir,
         &words("train --resume split/checkpoint-last --model cnn"),
         2,
     );
     assert!(err.contains("--model cnn contradicts"), "{err}");
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_crash_at_any_step_of_checkpointing_leaves_a_run_that_resumes_exactly() {
+    let dir = workdir("crash");
+    let common = ["--progress", "quiet", "--epochs", "2", "--seed", "5"];
+    ok(&dir, &[&["train", "--out", "whole"], &common[..]].concat());
+    let expected = std::fs::read(dir.join("whole/checkpoint-last/model.safetensors")).unwrap();
+    let mut outcomes = Vec::new();
+    for at in 0.. {
+        let run = format!("crash-{at}");
+        let crashed = Command::new(env!("CARGO_BIN_EXE_ingot"))
+            .args([&["train", "--out", &run], &common[..]].concat())
+            .env("INGOT_CHECKPOINT_FAULT_AT", at.to_string())
+            .current_dir(&*dir)
+            .output()
+            .unwrap();
+        if crashed.status.success() {
+            // Past the last step of the last save: the run finished.
+            assert!(at > 20, "only {at} checkpoint steps in two epochs");
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&crashed.stderr);
+        assert!(stderr.contains("aborting at checkpoint step"), "{stderr}");
+        let last = format!("{run}/checkpoint-last");
+        let resumed = ingot(&dir, &[&["train", "--resume", &last], &common[..]].concat());
+        if !resumed.status.success() {
+            // Killed before the first checkpoint-last was whole: there is
+            // nothing to resume, and the error says so.
+            let err = String::from_utf8_lossy(&resumed.stderr);
+            assert!(err.contains("no checkpoint here"), "step {at}: {err}");
+            outcomes.push("nothing to resume");
+            continue;
+        }
+        let got = std::fs::read(dir.join(&last).join("model.safetensors")).unwrap();
+        assert!(
+            got == expected,
+            "step {at}: the resumed run ended elsewhere"
+        );
+        assert!(summary(&dir.join(&run))["test_accuracy"].as_f64().is_some());
+        let mut names: Vec<_> = std::fs::read_dir(dir.join(&run))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        names.sort();
+        assert!(names.is_empty(), "step {at}: left {names:?}");
+        outcomes.push("resumed");
+    }
+    assert!(outcomes.contains(&"resumed"), "{outcomes:?}");
 }
 
 /// Writes test image `index` of the embedded MNIST as a PNG; returns its
@@ -258,7 +352,9 @@ fn full_mnist_loads_from_its_directory() {
             std::env::var("INGOT_REQUIRE_MNIST").as_deref() != Ok("1"),
             "INGOT_REQUIRE_MNIST=1, but INGOT_MNIST_DIR names no directory with the full MNIST"
         );
-        eprintln!("SKIPPED full_mnist_loads_from_its_directory: INGOT_MNIST_DIR names no directory");
+        eprintln!(
+            "SKIPPED full_mnist_loads_from_its_directory: INGOT_MNIST_DIR names no directory"
+        );
         return;
     };
     let dir = workdir("mnist");
@@ -319,15 +415,41 @@ fn mistakes_get_one_clear_line_and_a_nonzero_status() {
             1,
             "missing does not exist",
         ),
-        (&["train", "--device", "cuda:1"], 1, "no CUDA backend"),
+        (&["train", "--device", "cuda:1"], 2, "no CUDA backend"),
+        (&["train", "--device", "gpu"], 2, "known devices: cpu"),
+        (
+            &["train", "--epochs", "0"],
+            2,
+            "--epochs \"0\": expected a whole number of at least 1",
+        ),
+        (
+            &["train", "--batch-size", "-5"],
+            2,
+            "--batch-size \"-5\": expected a whole number of at least 1",
+        ),
+        (
+            &["eval", "nowhere", "--batch-size", "0"],
+            2,
+            "--batch-size \"0\": expected a whole number",
+        ),
         (&["eval", "nowhere"], 1, "nowhere: no checkpoint here"),
+        (
+            &["inspect", "notes.txt"],
+            1,
+            "notes.txt: not a checkpoint: a checkpoint is a directory",
+        ),
         (&["eval"], 2, "missing CKPT"),
         (&["predict", "nowhere"], 2, "missing CKPT IMAGE..."),
         (&["inspect", "a", "b"], 2, "unexpected argument \"b\""),
     ];
+    std::fs::write(dir.join("notes.txt"), b"not a checkpoint").unwrap();
     let mut cases = cases.to_vec();
     if cfg!(not(target_os = "macos")) {
-        cases.push((&["train", "--device", "metal"], 1, "Metal needs macOS"));
+        cases.push((
+            &["train", "--device", "metal"],
+            2,
+            "\"metal-sim\" runs the same",
+        ));
     }
     for (args, code, want) in &cases {
         let err = fails(&dir, args, *code);
@@ -383,4 +505,6 @@ fn every_command_has_help() {
         assert!(train.contains(flag), "{flag} missing from train --help");
     }
     assert!(ok(&dir, &["--version"]).starts_with("ingot "));
+    assert_eq!(ok(&dir, &["help", "train"]), train);
+    assert!(fails(&dir, &["help", "nope"], 2).contains("unknown command \"nope\""));
 }

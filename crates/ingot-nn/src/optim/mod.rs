@@ -302,6 +302,11 @@ impl<R: Rule> Engine<R> {
                     .scalars
                     .get(&format!("state.{i}.step"))
                     .ok_or_else(|| bad(format!("no step for parameter {i}")))?;
+                if !(step >= 0.0 && step.fract() == 0.0 && step < 2f64.powi(53)) {
+                    return Err(bad(format!(
+                        "state.{i}.step is {step}; expected a whole number >= 0"
+                    )));
+                }
                 let mut tensors = Vec::with_capacity(st.len());
                 for ((name, _), current) in names.iter().zip(st) {
                     let key = format!("state.{i}.{name}");
@@ -331,6 +336,13 @@ impl<R: Rule> Engine<R> {
             return Err(bad(format!(
                 "the saved state has more than the {i} parameters of this optimizer"
             )));
+        }
+        for (key, &value) in &saved.scalars {
+            let hyper =
+                key.ends_with(".lr") || key.ends_with(".initial_lr") || key.ends_with(".momentum");
+            if hyper && key.starts_with("group.") {
+                check("load_state_dict", key, value)?;
+            }
         }
         let mut per_group: Vec<usize> = vec![0; self.groups.len()];
         for (gi, tensors, step) in updates {

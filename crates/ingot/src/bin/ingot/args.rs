@@ -19,7 +19,7 @@ pub struct Opt {
 pub const DEVICE: Opt = Opt {
     name: "device",
     value: "DEV",
-    help: "cpu | metal[:N] | metal-sim (default: cpu)",
+    help: "cpu | metal[:N] (macOS) | metal-sim (default: cpu)",
 };
 
 /// A command: its name, what it does, its positional arguments and options.
@@ -147,6 +147,31 @@ impl Parsed {
         self.value(name).is_some()
     }
 
+    /// `--name`'s value as a whole number of at least `min`, if given.
+    pub fn count(&self, name: &str, min: usize) -> Result<Option<usize>, Failure> {
+        self.value(name)
+            .map(|v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= min)
+                    .ok_or_else(|| {
+                        Failure::usage(
+                            self.command,
+                            format!("--{name} {v:?}: expected a whole number of at least {min}"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// The device `--device` names (the CPU when not given); a name that is
+    /// unknown or not available in this build is a command-line mistake.
+    pub fn device(&self) -> Result<ingot::Device, Failure> {
+        let name = self.value("device").unwrap_or("cpu");
+        ingot::device(name)
+            .map_err(|e| Failure::usage(self.command, format!("--device {name:?}: {e}")))
+    }
+
     /// `--name`'s value parsed as `T`, if given.
     pub fn get<T: FromStr>(&self, name: &str) -> Result<Option<T>, Failure>
     where
@@ -215,6 +240,17 @@ mod tests {
         let p = SPEC.parse(&args(&["a", "--epochs", "x"])).unwrap().unwrap();
         let bad = p.get::<usize>("epochs").err().unwrap().to_string();
         assert!(bad.contains("--epochs \"x\""), "{bad}");
+        for v in ["-5", "0", "x"] {
+            let p = SPEC.parse(&args(&["a", "--epochs", v])).unwrap().unwrap();
+            let bad = p.count("epochs", 1).err().unwrap();
+            assert_eq!(
+                bad.to_string(),
+                format!(
+                    "--epochs \"{v}\": expected a whole number of at least 1 (see `ingot demo --help`)"
+                )
+            );
+            assert_eq!(bad.exit_code(), 2);
+        }
     }
 
     #[test]

@@ -86,9 +86,9 @@ fn time_steps(
 }
 
 pub fn run(p: &Parsed) -> Result<(), Failure> {
-    let device = ingot::device(p.value("device").unwrap_or("cpu"))?;
-    let batch = p.get::<usize>("batch-size")?.unwrap_or(64);
-    let steps = p.get::<usize>("steps")?.unwrap_or(50);
+    let device = p.device()?;
+    let batch = p.count("batch-size", 1)?.unwrap_or(64);
+    let steps = p.count("steps", 1)?.unwrap_or(50);
     if batch == 0 || steps == 0 {
         return Err(Failure::usage(
             "bench",

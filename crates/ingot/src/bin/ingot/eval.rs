@@ -45,7 +45,8 @@ pub const SPEC: Spec = Spec {
 
 pub fn run(p: &Parsed) -> Result<(), Failure> {
     let path = Path::new(&p.positional[0]);
-    let device = ingot::device(p.value("device").unwrap_or("cpu"))?;
+    let device = p.device()?;
+    let batch = p.count("batch-size", 1)?.unwrap_or(500);
     let (info, model) = load_model(path, &device)?;
     let dataset = p.get::<DataSetKind>("dataset")?.unwrap_or(info.dataset);
     if dataset.input_shape() != info.input_shape {
@@ -73,7 +74,6 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
         None if dataset == info.dataset => info.data_dir.clone().unwrap_or_default(),
         None => dataset.default_dir(),
     };
-    let batch = p.get::<usize>("batch-size")?.unwrap_or(500).max(1);
     let data = dataset.load(&dir, train)?;
     let n = data.len();
     let loader = DataLoader::new(data, batch).device(&device);

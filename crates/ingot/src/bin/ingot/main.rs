@@ -47,6 +47,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     };
     match first.as_str() {
+        "help" if args.len() > 1 => {
+            let (spec, _) = find(&args[1])?;
+            print!("{}", spec.help());
+            return Ok(());
+        }
         "--help" | "-h" | "help" => {
             print!("{}", help());
             return Ok(());
@@ -57,14 +62,19 @@ fn run(args: &[String]) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let (spec, command) = COMMANDS
-        .iter()
-        .find(|(spec, _)| spec.name == first)
-        .ok_or_else(|| Failure::usage("", format!("unknown command {first:?}")))?;
+    let (spec, command) = find(first)?;
     match spec.parse(&args[1..])? {
         Some(parsed) => command(&parsed),
         None => Ok(()),
     }
+}
+
+/// The command called `name`.
+fn find(name: &str) -> Result<&'static Command, Failure> {
+    COMMANDS
+        .iter()
+        .find(|(spec, _)| spec.name == name)
+        .ok_or_else(|| Failure::usage("", format!("unknown command {name:?}")))
 }
 
 fn main() -> ExitCode {

@@ -79,13 +79,10 @@ fn top_k(probs: &[f32], names: &[String], k: usize) -> String {
 }
 
 pub fn run(p: &Parsed) -> Result<(), Failure> {
-    let device = ingot::device(p.value("device").unwrap_or("cpu"))?;
+    let device = p.device()?;
     let path = Path::new(&p.positional[0]);
     let (info, model) = load_model(path, &device)?;
-    let k = p.get::<usize>("top-k")?.unwrap_or(3);
-    if k == 0 {
-        return Err(Failure::usage("predict", "--top-k must be at least 1"));
-    }
+    let k = p.count("top-k", 1)?.unwrap_or(3);
     let images = &p.positional[1..];
     let mut batch = Vec::new();
     for image in images {

@@ -65,7 +65,7 @@ impl RunInfo {
         let dataset = text("dataset")?
             .parse::<DataSetKind>()
             .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
-        let input_shape = m["input_shape"]
+        let input_shape: Vec<usize> = m["input_shape"]
             .as_array()
             .and_then(|a| a.iter().map(|v| v.as_u64().map(|v| v as usize)).collect())
             .ok_or_else(|| missing("input_shape"))?;
@@ -73,24 +73,58 @@ impl RunInfo {
             .as_array()
             .and_then(|a| a.iter().map(|v| v.as_str().map(String::from)).collect())
             .ok_or_else(|| missing("class_names"))?;
-        if class_names.is_empty() {
-            return Err(missing("classes"));
+        // Every value is checked against what `ingot train` can have
+        // written, so that a damaged file is an error naming the field, not
+        // a model of absurd size or a panic later.
+        let wrong = |key: &str, expected: &str| {
+            Failure::run(format!(
+                "{}: checkpoint metadata {key} is {}; expected {expected}",
+                path.display(),
+                m[key]
+            ))
+        };
+        if input_shape != dataset.input_shape() {
+            return Err(wrong(
+                "input_shape",
+                &format!("{:?}, the images of {dataset}", dataset.input_shape()),
+            ));
         }
+        if class_names.len() != dataset.class_names().len() {
+            return Err(wrong(
+                "class_names",
+                &format!("the {} classes of {dataset}", dataset.class_names().len()),
+            ));
+        }
+        let optimizer = text("optimizer")?.to_string();
+        if !["sgd", "adam", "adamw"].contains(&optimizer.as_str()) {
+            return Err(wrong("optimizer", "sgd, adam or adamw"));
+        }
+        let lr = m["lr"]
+            .as_f64()
+            .filter(|lr| lr.is_finite() && *lr > 0.0)
+            .ok_or_else(|| wrong("lr", "a positive number"))?;
+        let batch_size = m["batch_size"]
+            .as_u64()
+            .filter(|&b| b >= 1)
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or_else(|| wrong("batch_size", "a whole number of at least 1"))?;
+        let val_split = m["val_split"]
+            .as_f64()
+            .filter(|v| (0.0..1.0).contains(v))
+            .ok_or_else(|| wrong("val_split", "a number in [0, 1)"))?;
         Ok(RunInfo {
             model,
             dataset,
             data_dir: m["data_dir"].as_str().map(PathBuf::from),
             input_shape,
             class_names,
-            optimizer: text("optimizer")?.to_string(),
-            lr: m["lr"].as_f64().ok_or_else(|| missing("lr"))?,
-            batch_size: m["batch_size"]
+            optimizer,
+            lr,
+            batch_size,
+            seed: m["seed"]
                 .as_u64()
-                .ok_or_else(|| missing("batch_size"))? as usize,
-            seed: m["seed"].as_u64().ok_or_else(|| missing("seed"))?,
-            val_split: m["val_split"]
-                .as_f64()
-                .ok_or_else(|| missing("val_split"))?,
+                .ok_or_else(|| wrong("seed", "a whole number >= 0"))?,
+            val_split,
         })
     }
 
@@ -151,6 +185,31 @@ mod tests {
             err.contains("run/checkpoint-last") && err.contains("input_shape"),
             "{err}"
         );
+        for (key, value, expected) in [
+            ("val_split", json!(1.5), "in [0, 1)"),
+            ("val_split", json!(-0.1), "in [0, 1)"),
+            (
+                "input_shape",
+                json!([1, 100000, 100000]),
+                "the images of cifar10",
+            ),
+            ("lr", json!(-1.0), "a positive number"),
+            ("batch_size", json!(0), "at least 1"),
+            ("class_names", json!(["a"]), "the 10 classes"),
+            ("optimizer", json!("lbfgs"), "sgd, adam or adamw"),
+            ("seed", json!(-1), "a whole number"),
+        ] {
+            let mut bad = info.to_json();
+            bad[key] = value.clone();
+            ckpt.state = json!({ "metadata": bad });
+            let err = RunInfo::from_checkpoint(&ckpt, path)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("metadata {key} is {value}")) && err.contains(expected),
+                "{err}"
+            );
+        }
         let bare = Checkpoint::new(ingot::nn::StateDict::new());
         let err = RunInfo::from_checkpoint(&bare, path)
             .unwrap_err()

@@ -5,7 +5,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ingot::Device;
 use ingot::data::{DataLoader, Dataset, Subset, random_split};
@@ -181,7 +180,7 @@ fn settings(p: &Parsed, previous: Option<&RunInfo>) -> Result<RunInfo, Failure> 
     let dataset = p.get::<DataSetKind>("dataset")?;
     let optimizer = p.get::<OptimizerKind>("optimizer")?;
     let lr = p.get::<f64>("lr")?;
-    let batch_size = p.get::<usize>("batch-size")?;
+    let batch_size = p.count("batch-size", 1)?;
     let seed = p.get::<u64>("seed")?;
     let val_split = p.get::<f64>("val-split")?;
     if let Some(prev) = previous {
@@ -247,9 +246,6 @@ fn settings(p: &Parsed, previous: Option<&RunInfo>) -> Result<RunInfo, Failure> 
         return Err(usage(format!("--lr must be a positive number, got {lr}")));
     }
     let batch_size = batch_size.unwrap_or(64);
-    if batch_size == 0 {
-        return Err(usage("--batch-size must be at least 1"));
-    }
     let val_split = val_split.unwrap_or(0.1);
     if !(0.0..1.0).contains(&val_split) {
         return Err(usage(format!(
@@ -333,9 +329,9 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
         None => None,
     };
     let info = settings(p, previous.as_ref())?;
-    let device = ingot::device(p.value("device").unwrap_or("cpu"))?;
-    let workers = p.get::<usize>("workers")?.unwrap_or(DEFAULT_WORKERS);
-    let epochs = p.get::<usize>("epochs")?.unwrap_or(match info.model {
+    let device = p.device()?;
+    let workers = p.count("workers", 0)?.unwrap_or(DEFAULT_WORKERS);
+    let epochs = p.count("epochs", 1)?.unwrap_or(match info.model {
         ModelKind::Mlp => 10,
         ModelKind::Cnn => 5,
     });
@@ -386,8 +382,25 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
     if let Some(ckpt) = &resume {
         trainer.resume(ckpt)?;
     }
+    if resume.is_some() {
+        for name in ["checkpoint-last", "checkpoint-best"] {
+            Checkpoint::tidy(out.join(name))?;
+        }
+    }
+    let finished = resume.is_some() && trainer.epochs_done() >= epochs;
+    if finished && out.join("summary.json").is_file() {
+        // A finished run: nothing to train, and nothing in its directory
+        // changes.
+        println!(
+            "nothing to train: the checkpoint has {} epochs already (--epochs {epochs}); \
+             raise --epochs to train more. {} is unchanged.",
+            trainer.epochs_done(),
+            out.display()
+        );
+        return Ok(());
+    }
     let quiet = progress == ProgressMode::Quiet;
-    if !quiet {
+    if !quiet && !finished {
         eprintln!(
             "training {} ({parameters} parameters) on {} ({n_train} train / {n_val} validation / \
              {n_test} test) on {device}: {epochs} epochs, {} lr {}, batch {} -> {}",
@@ -398,16 +411,13 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
             info.batch_size,
             out.display()
         );
-        if trainer.epochs_done() >= epochs {
-            eprintln!(
-                "the checkpoint has {} epochs already; raise --epochs to train more",
-                trainer.epochs_done()
-            );
-        }
     }
-    let started = Instant::now();
-    trainer.fit(&train, val.as_ref())?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    // A run that stopped after its last checkpoint but before its summary
+    // only lacks the test evaluation.
+    if !finished {
+        trainer.fit(&train, val.as_ref())?;
+    }
+    let train_seconds = trainer.train_seconds();
     let tested = trainer.evaluate(&test)?;
     let metric = |k: &str| tested.metrics.get(k).copied().unwrap_or(f64::NAN);
     let last = trainer.history().last().map(|r| &r.metrics);
@@ -433,12 +443,12 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
     });
     let text = serde_json::to_vec_pretty(&summary).map_err(|e| Failure::run(e.to_string()))?;
     write_atomically(&out.join("summary.json"), &text)?;
+    let epochs_done = trainer.epochs_done();
     println!(
-        "test accuracy {:.2}%  test loss {:.4}  ({} epochs, {:.1} s of training on {device})",
+        "test accuracy {:.2}%  test loss {:.4}  ({epochs_done} epoch{}, {train_seconds:.1} s of training on {device})",
         100.0 * metric("accuracy"),
         metric("loss"),
-        trainer.epochs_done(),
-        train_seconds
+        if epochs_done == 1 { "" } else { "s" },
     );
     println!("run directory: {}", out.display());
     Ok(())
