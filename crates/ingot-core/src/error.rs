@@ -18,7 +18,15 @@ use crate::DType;
 /// assert!(matches!(err, Error::Shape { op: "add", .. }));
 /// # Ok::<(), ingot::Error>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that a program whose
+/// `main` returns [`Result`] ends with a line a user can read:
+///
+/// ```
+/// let err = ingot::device("tpu").unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Operand shapes that do not fit the op.
@@ -75,6 +83,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// `Result` with ingot's [`Error`].

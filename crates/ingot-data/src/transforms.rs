@@ -111,6 +111,15 @@ impl Transform for Normalize {
                 ),
             });
         }
+        if let Some(ch) = self.std.iter().position(|&sd| sd == 0.0 || !sd.is_finite()) {
+            return Err(Error::InvalidArgument {
+                op: "Normalize",
+                msg: format!(
+                    "std {} of channel {ch} would divide by zero (stds must be nonzero and finite)",
+                    self.std[ch]
+                ),
+            });
+        }
         let plane = s.features.len() / c.max(1);
         for (ch, values) in s.features.chunks_mut(plane.max(1)).enumerate() {
             let (m, sd) = (self.mean[ch], self.std[ch]);

@@ -126,20 +126,15 @@ pub trait Module: Send + Sync {
     }
 
     /// Every parameter with its PyTorch state-dict key (`0.weight`,
-    /// `features.3.bias`, ...).
+    /// `features.3.bias`, ...). A parameter that several children share (tied
+    /// weights) is listed once, under its first key, as PyTorch's
+    /// `named_parameters` does; the state dict keeps every key.
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        let mut out: Vec<(String, Parameter)> = self
-            .own_parameters()
-            .into_iter()
-            .map(|p| (p.name().to_string(), p))
-            .collect();
-        for (name, child) in self.children() {
-            out.extend(
-                child
-                    .named_parameters()
-                    .into_iter()
-                    .map(|(k, p)| (format!("{name}.{k}"), p)),
-            );
+        let mut out: Vec<(String, Parameter)> = Vec::new();
+        for (key, p) in every_named_parameter(self) {
+            if !out.iter().any(|(_, q)| q.same_slot(&p)) {
+                out.push((key, p));
+            }
         }
         out
     }
@@ -248,9 +243,26 @@ enum Target {
     Buffer(Buffer),
 }
 
+/// Every parameter under every key that reaches it, shared ones repeated.
+fn every_named_parameter<M: Module + ?Sized>(m: &M) -> Vec<(String, Parameter)> {
+    let mut out: Vec<(String, Parameter)> = m
+        .own_parameters()
+        .into_iter()
+        .map(|p| (p.name().to_string(), p))
+        .collect();
+    for (name, child) in m.children() {
+        out.extend(
+            every_named_parameter(child)
+                .into_iter()
+                .map(|(k, p)| (format!("{name}.{k}"), p)),
+        );
+    }
+    out
+}
+
 fn load_state<M: Module + ?Sized>(m: &M, sd: &StateDict, strict: bool) -> Result<()> {
     let mut targets: Vec<(String, Target, Tensor)> = Vec::new();
-    for (k, p) in m.named_parameters() {
+    for (k, p) in every_named_parameter(m) {
         let current = p.tensor();
         targets.push((k, Target::Param(p), current));
     }

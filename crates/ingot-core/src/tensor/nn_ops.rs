@@ -196,6 +196,12 @@ impl Tensor {
                 format!("stride {stride:?} and dilation {dilation:?} must be positive"),
             ));
         }
+        if ws[2] == 0 || ws[3] == 0 || ws[0] == 0 {
+            return Err(Error::shape(
+                "conv2d",
+                format!("weight {ws:?} is empty: kernel sizes and out channels must be positive"),
+            ));
+        }
         let p = Conv2dParams {
             stride: [stride.0, stride.1],
             padding: [padding.0, padding.1],

@@ -69,6 +69,17 @@ impl Conv2d {
         device: &Device,
     ) -> Result<Conv2d> {
         let g = config.groups;
+        let c = &config;
+        if kernel == 0 || c.stride == 0 || c.dilation == 0 || in_channels == 0 || out_channels == 0
+        {
+            return Err(Error::InvalidArgument {
+                op: "Conv2d",
+                msg: format!(
+                    "kernel_size {kernel}, stride {}, dilation {}, in_channels {in_channels} and out_channels {out_channels} must be positive",
+                    c.stride, c.dilation
+                ),
+            });
+        }
         if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
             return Err(Error::InvalidArgument {
                 op: "Conv2d",

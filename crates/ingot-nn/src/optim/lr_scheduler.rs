@@ -66,15 +66,16 @@ impl Base {
         }
     }
 
-    fn current(opt: &dyn Optimizer) -> Vec<f64> {
+    fn current(opt: &dyn Optimizer) -> Result<Vec<f64>> {
         (0..opt.group_count()).map(|g| opt.group_lr(g)).collect()
     }
 
-    fn apply(&mut self, opt: &mut dyn Optimizer, lrs: Vec<f64>) {
+    fn apply(&mut self, opt: &mut dyn Optimizer, lrs: Vec<f64>) -> Result<()> {
         for (g, &lr) in lrs.iter().enumerate() {
-            opt.set_group_lr(g, lr);
+            opt.set_group_lr(g, lr)?;
         }
         self.last_lr = lrs;
+        Ok(())
     }
 
     fn state(&self) -> Value {
@@ -138,8 +139,8 @@ fn scaled(lrs: &[f64], factor: f64) -> Vec<f64> {
 fn step_schedule<S: Schedule>(s: &mut S, opt: &mut dyn Optimizer) -> Result<()> {
     s.base_mut().last_epoch += 1;
     s.check_step()?;
-    let lrs = s.get_lr(&Base::current(opt));
-    s.base_mut().apply(opt, lrs);
+    let lrs = s.get_lr(&Base::current(opt)?);
+    s.base_mut().apply(opt, lrs)?;
     s.after_step(opt)
 }
 
@@ -163,9 +164,9 @@ macro_rules! scheduler {
                 self.base.last_epoch = epoch;
                 let lrs = match self.closed_form() {
                     Some(l) => l,
-                    None => self.get_lr(&Base::current(opt)),
+                    None => self.get_lr(&Base::current(opt)?),
                 };
-                self.base.apply(opt, lrs);
+                self.base.apply(opt, lrs)?;
                 self.after_step(opt)
             }
             fn undo_step(&mut self) {
@@ -845,7 +846,7 @@ impl ReduceLROnPlateau {
         }
         let mut base = Base::new(opt);
         base.last_epoch = 0;
-        base.last_lr = Base::current(opt);
+        base.last_lr = Base::current(opt)?;
         let best = if config.mode == PlateauMode::Min {
             f64::INFINITY
         } else {
@@ -890,16 +891,16 @@ impl LrScheduler for ReduceLROnPlateau {
         }
         if self.num_bad_epochs > self.config.patience {
             for g in 0..opt.group_count() {
-                let old = opt.group_lr(g);
+                let old = opt.group_lr(g)?;
                 let new = (old * self.config.factor).max(self.config.min_lr);
                 if old - new > self.config.eps {
-                    opt.set_group_lr(g, new);
+                    opt.set_group_lr(g, new)?;
                 }
             }
             self.cooldown_counter = self.config.cooldown;
             self.num_bad_epochs = 0;
         }
-        self.base.last_lr = Base::current(opt);
+        self.base.last_lr = Base::current(opt)?;
         Ok(())
     }
 
@@ -928,7 +929,7 @@ impl LrScheduler for ReduceLROnPlateau {
 
     fn jump_to(&mut self, opt: &mut dyn Optimizer, epoch: i64) -> Result<()> {
         self.base.last_epoch = epoch;
-        self.base.last_lr = Base::current(opt);
+        self.base.last_lr = Base::current(opt)?;
         Ok(())
     }
 
@@ -988,7 +989,7 @@ impl SequentialLR {
             ));
         }
         for (g, lr) in opt.initial_lrs().into_iter().enumerate() {
-            opt.set_group_lr(g, lr);
+            opt.set_group_lr(g, lr)?;
         }
         for s in schedulers.iter_mut() {
             s.undo_step();

@@ -35,8 +35,10 @@ use crate::{Parameter, StateDict};
 /// opt.zero_grad();
 /// loss.backward()?;
 /// opt.step()?;
-/// opt.set_lr(0.01);
+/// opt.set_lr(0.01)?;
 /// assert_eq!(opt.lr(), 0.01);
+/// assert!(opt.set_lr(-1.0).is_err());
+/// assert!(opt.group_lr(5).is_err());
 /// # Ok::<(), ingot::Error>(())
 /// ```
 pub trait Optimizer: Send {
@@ -44,22 +46,27 @@ pub trait Optimizer: Send {
     fn step(&mut self) -> Result<()>;
     /// Clears the gradients of all parameters.
     fn zero_grad(&mut self);
-    /// The learning rate of the first parameter group.
+    /// The learning rate of the first parameter group (every optimizer has
+    /// one).
     fn lr(&self) -> f64 {
-        self.group_lr(0)
+        self.group_lr(0).unwrap_or(f64::NAN)
     }
-    /// Sets the learning rate of every group.
-    fn set_lr(&mut self, lr: f64) {
+    /// Sets the learning rate of every group; a negative or non-finite one
+    /// is an error and changes nothing.
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        check("set_lr", "lr", lr)?;
         for g in 0..self.group_count() {
-            self.set_group_lr(g, lr);
+            self.set_group_lr(g, lr)?;
         }
+        Ok(())
     }
     /// Number of parameter groups.
     fn group_count(&self) -> usize;
-    /// The learning rate of group `group`.
-    fn group_lr(&self, group: usize) -> f64;
-    /// Sets the learning rate of group `group`.
-    fn set_group_lr(&mut self, group: usize, lr: f64);
+    /// The learning rate of group `group` (an error past the last group).
+    fn group_lr(&self, group: usize) -> Result<f64>;
+    /// Sets the learning rate of group `group`; a group past the last, or a
+    /// negative or non-finite rate, is an error.
+    fn set_group_lr(&mut self, group: usize, lr: f64) -> Result<()>;
     /// The momentum (SGD, RMSprop) or first beta (Adam) of a group, for
     /// schedulers that cycle it; `None` if the optimizer has none.
     fn group_momentum(&self, _group: usize) -> Option<f64> {
@@ -150,6 +157,25 @@ pub(crate) struct Engine<R: Rule> {
 
 impl<R: Rule> Engine<R> {
     pub fn new(groups: Vec<ParamGroup<R::Config>>) -> Result<Self> {
+        let bad = |msg: String| Error::InvalidArgument {
+            op: "optimizer",
+            msg,
+        };
+        if groups.iter().all(|g| g.params.is_empty()) {
+            return Err(bad(
+                "got an empty parameter list (does the model's Module::children name every child?)"
+                    .into(),
+            ));
+        }
+        let all: Vec<&Parameter> = groups.iter().flat_map(|g| &g.params).collect();
+        for (i, p) in all.iter().enumerate() {
+            if all[..i].iter().any(|q| q.same_slot(p)) {
+                return Err(bad(format!(
+                    "parameter {:?} is given twice (tied weights are one parameter: list it once)",
+                    p.name()
+                )));
+            }
+        }
         let mut state = Vec::with_capacity(groups.len());
         let mut to_eval = Vec::new();
         for g in &groups {
@@ -230,16 +256,30 @@ impl<R: Rule> Engine<R> {
         self.groups.len()
     }
 
-    pub fn group_lr(&self, group: usize) -> f64 {
-        self.groups
-            .get(group)
-            .map_or(f64::NAN, |g| R::lr(&g.config))
+    /// An error for a group index past the last.
+    fn no_group(&self, op: &'static str, group: usize) -> Error {
+        Error::InvalidArgument {
+            op,
+            msg: format!(
+                "parameter group {group} does not exist: the optimizer has {}",
+                self.groups.len()
+            ),
+        }
     }
 
-    pub fn set_group_lr(&mut self, group: usize, lr: f64) {
-        if let Some(g) = self.groups.get_mut(group) {
-            R::set_lr(&mut g.config, lr);
-        }
+    pub fn group_lr(&self, group: usize) -> Result<f64> {
+        self.groups
+            .get(group)
+            .map(|g| R::lr(&g.config))
+            .ok_or_else(|| self.no_group("group_lr", group))
+    }
+
+    pub fn set_group_lr(&mut self, group: usize, lr: f64) -> Result<()> {
+        check("set_group_lr", "lr", lr)?;
+        let missing = self.no_group("set_group_lr", group);
+        let g = self.groups.get_mut(group).ok_or(missing)?;
+        R::set_lr(&mut g.config, lr);
+        Ok(())
     }
 
     pub fn group_momentum(&self, group: usize) -> Option<f64> {
@@ -385,10 +425,10 @@ macro_rules! delegate_optimizer {
             fn group_count(&self) -> usize {
                 self.engine.group_count()
             }
-            fn group_lr(&self, group: usize) -> f64 {
+            fn group_lr(&self, group: usize) -> ingot_core::Result<f64> {
                 self.engine.group_lr(group)
             }
-            fn set_group_lr(&mut self, group: usize, lr: f64) {
+            fn set_group_lr(&mut self, group: usize, lr: f64) -> ingot_core::Result<()> {
                 self.engine.set_group_lr(group, lr)
             }
             fn group_momentum(&self, group: usize) -> Option<f64> {
