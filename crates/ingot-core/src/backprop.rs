@@ -255,7 +255,7 @@ fn vjp(op: &Op, args: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<
             }
             Ok(grads)
         }
-        Op::Gather { axis } => {
+        Op::Gather { axis, .. } => {
             let gx = args[0]
                 .zeros_like()?
                 .scatter_add(*axis as isize, &args[1], g)?;

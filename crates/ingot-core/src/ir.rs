@@ -232,8 +232,10 @@ pub enum Op {
     /// Concatenates all args along `axis`.
     Concat { axis: usize },
     /// `out[i][j] = x[index[i][j]][j]` for `axis = 0` (torch.gather);
-    /// `args: [x, index (I64)]`, output shape = index shape.
-    Gather { axis: usize },
+    /// `args: [x, index (I64)]`, output shape = index shape. `op` is the
+    /// function the user called (`gather`, `index_select`, a loss), which
+    /// an index out of range is reported as.
+    Gather { axis: usize, op: &'static str },
     /// `args: [base, index (I64), src]`: a copy of `base` with `src` added at
     /// `index` along `axis` (torch.scatter_add).
     ScatterAdd { axis: usize },

@@ -378,7 +378,10 @@ fn cases() -> Vec<Case> {
     let mut g = case(
         "gather",
         single(
-            Op::Gather { axis: 1 },
+            Op::Gather {
+                axis: 1,
+                op: "gather",
+            },
             vec![cube(F32), ty(&[2, 5, 4], I64)],
             ty(&[2, 5, 4], F32),
         ),

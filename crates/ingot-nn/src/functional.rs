@@ -224,10 +224,21 @@ fn batched(input: &Tensor, target: &Tensor) -> Result<(Tensor, Tensor, bool)> {
 /// # Ok::<(), ingot::Error>(())
 /// ```
 pub fn nll_loss(input: &Tensor, target: &Tensor, options: &CrossEntropyOptions) -> Result<Tensor> {
+    nll_loss_as("nll_loss", input, target, options)
+}
+
+/// [`nll_loss`] on behalf of `op` (cross entropy), which a target out of
+/// range is reported as.
+fn nll_loss_as(
+    op: &'static str,
+    input: &Tensor,
+    target: &Tensor,
+    options: &CrossEntropyOptions,
+) -> Result<Tensor> {
     let (input, target, unbatched) = batched(input, target)?;
     if target.dtype() != DType::I64 {
         return Err(Error::DType {
-            op: "nll_loss",
+            op,
             msg: format!("target must be int64 class indices, got {}", target.dtype()),
         });
     }
@@ -235,7 +246,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, options: &CrossEntropyOptions) 
     expected.remove(1);
     if input.dim() < 2 || target.shape() != expected.as_slice() {
         return Err(Error::Shape {
-            op: "nll_loss",
+            op,
             msg: format!(
                 "input {:?} needs target of shape {expected:?}, got {:?}",
                 input.shape(),
@@ -245,12 +256,12 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, options: &CrossEntropyOptions) 
     }
     let ignored = target.eq(&target.full_like(options.ignore_index as f64)?)?;
     let safe = Tensor::where_cond(&ignored, &target.zeros_like()?, &target)?.unsqueeze(1)?;
-    let picked = input.gather(1, &safe)?.squeeze(1)?;
+    let picked = input.gather_as(op, 1, &safe)?.squeeze(1)?;
     let keep = ignored.logical_not()?.to_dtype(input.dtype())?;
     let w = match &options.weight {
-        Some(weight) => class_weight(weight, &input, "nll_loss")?
+        Some(weight) => class_weight(weight, &input, op)?
             .expand(input.shape())?
-            .gather(1, &safe)?
+            .gather_as(op, 1, &safe)?
             .squeeze(1)?
             .mul(&keep)?,
         None => keep,
@@ -258,7 +269,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, options: &CrossEntropyOptions) 
     let losses = picked.mul(&w)?.neg()?;
     let out = match options.reduction {
         Reduction::Mean => losses.sum_all()?.div(&w.sum_all()?),
-        other => reduce(losses, other, "nll_loss"),
+        other => reduce(losses, other, op),
     }?;
     if unbatched && options.reduction == Reduction::None {
         out.squeeze(0)
@@ -327,7 +338,7 @@ pub fn cross_entropy(
             other => reduce(losses, other, "cross_entropy"),
         }?
     } else {
-        let nll = nll_loss(&logp, &t, options)?;
+        let nll = nll_loss_as("cross_entropy", &logp, &t, options)?;
         if eps == 0.0 {
             nll
         } else {
@@ -351,7 +362,7 @@ pub fn cross_entropy(
                             let safe = Tensor::where_cond(&ignored, &t.zeros_like()?, &t)?
                                 .reshape(&[-1])?;
                             w.to_dtype(x.dtype())?
-                                .index_select(0, &safe)?
+                                .index_select_as("cross_entropy", 0, &safe)?
                                 .mul(&keep.reshape(&[-1])?)?
                                 .sum_all()?
                         }

@@ -142,3 +142,58 @@ fn normalize_with_a_zero_std_is_an_error() {
     let err = n.apply(s, &mut SampleRng::new(0, 0, 0)).unwrap_err();
     assert!(err.to_string().contains("std 0 of channel 0"), "{err}");
 }
+
+#[test]
+fn indices_out_of_range_name_the_function_the_user_called() {
+    use ingot::nn::functional::{self as F, CrossEntropyOptions};
+    let dev = Device::cpu();
+    let ten = Tensor::from_vec(vec![10i64], &[1], &dev).unwrap();
+    let table = Tensor::ones(&[10, 3], DType::F32, &dev).unwrap();
+    let emb = nn::Embedding::new(10, 3, &dev).unwrap();
+    let logits = Tensor::ones(&[1, 10], DType::F32, &dev).unwrap();
+    let ce = |o: CrossEntropyOptions| F::cross_entropy(&logits, &ten, &o).unwrap().item::<f32>();
+    let cases: Vec<(&str, Result<f32>)> = vec![
+        (
+            "index_select",
+            table
+                .index_select(0, &ten)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .item::<f32>(),
+        ),
+        (
+            "embedding",
+            emb.forward(&ten).unwrap().sum_all().unwrap().item::<f32>(),
+        ),
+        ("cross_entropy", ce(CrossEntropyOptions::default())),
+        (
+            "cross_entropy",
+            ce(CrossEntropyOptions {
+                label_smoothing: 0.1,
+                ..Default::default()
+            }),
+        ),
+        (
+            "nll_loss",
+            F::nll_loss(&logits, &ten, &CrossEntropyOptions::default())
+                .unwrap()
+                .item::<f32>(),
+        ),
+    ];
+    for (op, result) in cases {
+        let err = result.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{op}: index 10 is out of bounds for dimension {} with size 10",
+                if op == "index_select" || op == "embedding" {
+                    0
+                } else {
+                    1
+                }
+            ),
+            "{op}"
+        );
+    }
+}

@@ -154,7 +154,7 @@ fn clip_grad_norm_scales_like_pytorch() {
         Tensor::from_vec(vec![3.0f64, 4.0], &[2], &dev).unwrap(),
     ));
     b.set_grad(Some(Tensor::from_vec(vec![12.0f64], &[1], &dev).unwrap()));
-    let norm = optim::clip_grad_norm(&[a.clone(), b.clone()], 6.5, 2.0).unwrap();
+    let norm = optim::clip_grad_norm(&[a.clone(), b.clone()], 6.5, 2.0, true).unwrap();
     assert_eq!(norm, 13.0);
     let coef = 6.5 / (13.0 + 1e-6);
     assert_eq!(
@@ -162,7 +162,7 @@ fn clip_grad_norm_scales_like_pytorch() {
         vec![3.0 * coef, 4.0 * coef]
     );
     // Below the limit nothing changes; the max norm is supported.
-    let norm = optim::clip_grad_norm(&[a.clone(), b.clone()], 100.0, f64::INFINITY).unwrap();
+    let norm = optim::clip_grad_norm(&[a.clone(), b.clone()], 100.0, f64::INFINITY, false).unwrap();
     assert!((norm - 12.0 * coef).abs() < 1e-12);
     assert_eq!(
         b.grad().unwrap().to_vec::<f64>().unwrap(),

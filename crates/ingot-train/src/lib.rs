@@ -38,6 +38,6 @@ pub use plot::plot_history;
 pub use progress::ProgressMode;
 pub use run_log::EpochRecord;
 pub use trainer::{
-    Callback, Control, EarlyStopping, Evaluation, Goal, Monitor, SchedulerStep, StepInfo, Trainer,
-    TrainerConfig, evaluate,
+    Callback, Control, EarlyStopping, Evaluation, Goal, Monitor, NonFiniteLoss, SchedulerStep,
+    StepInfo, Trainer, TrainerConfig, evaluate,
 };

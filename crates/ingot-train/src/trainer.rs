@@ -113,6 +113,29 @@ pub struct TrainerConfig {
     pub progress: ProgressMode,
     /// Saved in every checkpoint's state (`"metadata"`), for the caller.
     pub metadata: Value,
+    /// What a NaN or infinite training loss does (default: stop with an
+    /// error naming the epoch and step).
+    pub on_nonfinite_loss: NonFiniteLoss,
+}
+
+/// What [`Trainer::fit`] does when a batch's loss is NaN or infinite.
+///
+/// ```
+/// use ingot::train::{NonFiniteLoss, TrainerConfig};
+/// let config = TrainerConfig { on_nonfinite_loss: NonFiniteLoss::SkipStep, ..Default::default() };
+/// assert_eq!(TrainerConfig::default().on_nonfinite_loss, NonFiniteLoss::Stop);
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NonFiniteLoss {
+    /// Stop training with an error naming the epoch and step. Nothing more
+    /// is written, so the last checkpoint saved is the last good one.
+    #[default]
+    Stop,
+    /// Undo the optimizer step whose batches gave the loss (parameters and
+    /// optimizer state go back to what they were), leave the loss out of
+    /// the epoch's metrics, and go on.
+    SkipStep,
 }
 
 impl Default for TrainerConfig {
@@ -131,6 +154,7 @@ impl Default for TrainerConfig {
             out_dir: None,
             progress: ProgressMode::Auto,
             metadata: Value::Null,
+            on_nonfinite_loss: NonFiniteLoss::Stop,
         }
     }
 }
@@ -527,6 +551,10 @@ impl<'a> Trainer<'a> {
         let accumulate = self.config.accumulation_steps;
         let mut metrics = Metrics::new(self.config.task);
         let mut steps = 0;
+        let skip_bad = self.config.on_nonfinite_loss == NonFiniteLoss::SkipStep;
+        // Whether a batch since the last step had a non-finite loss (its
+        // gradients are in the ones the next step applies).
+        let mut poisoned = false;
         progress.start_epoch();
         self.optimizer.zero_grad();
         for (i, batch) in train.iter().enumerate() {
@@ -540,21 +568,60 @@ impl<'a> Trainer<'a> {
             };
             scaled.backward()?;
             let stats = BatchStats::new(self.config.task, &output, &y, &loss)?;
-            if (i + 1) % accumulate == 0 || i + 1 == total {
+            let boundary = (i + 1) % accumulate == 0 || i + 1 == total;
+            if boundary {
+                // What the step overwrites, to put back if it was a bad one.
+                let saved = if skip_bad {
+                    let params = self.optimizer.parameters();
+                    let values: Vec<Tensor> = params.iter().map(|p| p.tensor()).collect();
+                    Some((params, values, self.optimizer.state_dict()?))
+                } else {
+                    None
+                };
                 if let Some(max) = self.config.clip_grad_norm {
                     clip_grad_norm_tensor(&self.optimizer.parameters(), max, 2.0)?;
                 }
                 self.optimizer.step()?;
                 self.optimizer.zero_grad();
-                self.done.steps += 1;
-                steps += 1;
-                if let (Some(s), SchedulerStep::PerStep) =
-                    (self.scheduler.as_deref_mut(), self.config.scheduler_step)
-                {
-                    s.step(self.optimizer)?;
+                let bad = poisoned || !loss.item::<f64>()?.is_finite();
+                match saved {
+                    Some((params, values, state)) if bad => {
+                        for (p, v) in params.iter().zip(values) {
+                            p.set(v);
+                        }
+                        self.optimizer.load_state_dict(&state)?;
+                    }
+                    _ => {
+                        self.done.steps += 1;
+                        steps += 1;
+                        if let (Some(s), SchedulerStep::PerStep) =
+                            (self.scheduler.as_deref_mut(), self.config.scheduler_step)
+                        {
+                            s.step(self.optimizer)?;
+                        }
+                    }
                 }
+                poisoned = false;
             }
-            metrics.update(&stats)?;
+            let value = loss.item::<f64>()?;
+            if !value.is_finite() {
+                if !skip_bad {
+                    return Err(Error::InvalidArgument {
+                        op: "Trainer",
+                        msg: format!(
+                            "the training loss is {value} at epoch {epoch}, batch {} of {total} \
+                             (optimizer step {}): training stopped, and the last checkpoint saved \
+                             is the last good one (TrainerConfig::on_nonfinite_loss can skip such \
+                             steps instead)",
+                            i + 1,
+                            self.done.steps
+                        ),
+                    });
+                }
+                poisoned |= !boundary;
+            } else {
+                metrics.update(&stats)?;
+            }
             let info = StepInfo {
                 epoch,
                 global_step: self.done.steps,

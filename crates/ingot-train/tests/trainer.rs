@@ -15,7 +15,7 @@ use ingot::optim::lr_scheduler::StepLR;
 use ingot::optim::{Adam, AdamConfig, Sgd, SgdConfig};
 use ingot::train::{
     BatchStats, Callback, Checkpoint, Control, EarlyStopping, EpochRecord, Goal, Metrics, Monitor,
-    ProgressMode, StepInfo, Task, Trainer, TrainerConfig,
+    NonFiniteLoss, ProgressMode, StepInfo, Task, Trainer, TrainerConfig,
 };
 use ingot::{DType, Device, Error, Result, Tensor};
 use serde_json::json;
@@ -305,6 +305,95 @@ fn every_field_of_a_checkpoint_state_is_checked_on_resume() {
         let err = t.resume(&dir.0).unwrap_err().to_string();
         assert!(err.contains(expected), "{pointer}: {err}");
     }
+}
+
+/// 32 samples of 4 features in 4 classes, in batches of 4 (no shuffling);
+/// with `nan_batch`, that batch's features are NaN. Without `keep_nan_batch`
+/// that batch is left out altogether.
+fn nan_data(nan_batch: usize, keep_nan_batch: bool) -> DataLoader<TensorDataset> {
+    let dev = Device::cpu();
+    let mut x: Vec<f32> = (0..32 * 4).map(|i| ((i * 7) % 11) as f32 / 11.0).collect();
+    let mut y: Vec<i64> = (0..32).map(|i| (i % 4) as i64).collect();
+    let bad = nan_batch * 16..(nan_batch + 1) * 16;
+    if keep_nan_batch {
+        x[bad].fill(f32::NAN);
+    } else {
+        x.drain(bad);
+        y.drain(nan_batch * 4..(nan_batch + 1) * 4);
+    }
+    let n = y.len();
+    let x = Tensor::from_vec(x, &[n, 4], &dev).unwrap();
+    let y = Tensor::from_vec(y, &[n], &dev).unwrap();
+    DataLoader::new(TensorDataset::new(&x, &y).unwrap(), 4)
+}
+
+fn small_classifier(dev: &Device) -> nn::Sequential {
+    nn::Sequential::new()
+        .add(nn::Linear::new(4, 8, dev).unwrap())
+        .add(nn::ReLU::new())
+        .add(nn::Linear::new(8, 4, dev).unwrap())
+}
+
+#[test]
+fn a_nonfinite_loss_stops_training_with_an_error_naming_where() {
+    let _guard = serial();
+    let dev = Device::cpu();
+    let dir = Scratch::new("nan-stop");
+    ingot::manual_seed(3);
+    let m = small_classifier(&dev);
+    let mut opt = Adam::new(m.parameters(), AdamConfig::default()).unwrap();
+    let loss = CrossEntropyLoss::default();
+    let mut config = config(2, Some(dir.0.clone()));
+    config.task = Task::Classification {
+        classes: 4,
+        top_k: 1,
+    };
+    let mut t = Trainer::new(&m, &mut opt, &loss, config);
+    let err = t
+        .fit(&nan_data(5, true), None::<&DataLoader<TensorDataset>>)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("training loss is NaN at epoch 1, batch 6 of 8"),
+        "{msg}"
+    );
+    assert!(
+        !dir.0.join("checkpoint-last").exists(),
+        "nothing is saved after the bad step"
+    );
+}
+
+#[test]
+fn skipping_nonfinite_steps_equals_training_without_those_batches() {
+    let _guard = serial();
+    let dev = Device::cpu();
+    let loss = CrossEntropyLoss::default();
+    let run = |data: DataLoader<TensorDataset>, on_nonfinite_loss| {
+        ingot::manual_seed(3);
+        let m = small_classifier(&dev);
+        let mut opt = Adam::new(m.parameters(), AdamConfig::default()).unwrap();
+        let config = TrainerConfig {
+            task: Task::Classification {
+                classes: 4,
+                top_k: 1,
+            },
+            on_nonfinite_loss,
+            ..config(2, None)
+        };
+        let mut t = Trainer::new(&m, &mut opt, &loss, config);
+        let history = t.fit(&data, None::<&DataLoader<TensorDataset>>).unwrap();
+        let losses: Vec<f64> = history.iter().map(|r| r.metrics["train_loss"]).collect();
+        let weights: Vec<Vec<f32>> = m
+            .parameters()
+            .iter()
+            .map(|p| p.tensor().to_vec::<f32>().unwrap())
+            .collect();
+        (losses, weights)
+    };
+    let skipped = run(nan_data(2, true), NonFiniteLoss::SkipStep);
+    let without = run(nan_data(2, false), NonFiniteLoss::Stop);
+    assert!(skipped.0.iter().all(|l| l.is_finite()), "{:?}", skipped.0);
+    assert_eq!(skipped, without);
 }
 
 fn stats(task: Task, output: Tensor, target: Tensor) -> BatchStats {

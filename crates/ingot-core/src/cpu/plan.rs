@@ -62,6 +62,8 @@ pub(crate) enum Kernel {
     },
     Gather {
         axis: usize,
+        /// The user's op, named when an index is out of range.
+        op: &'static str,
     },
     ScatterAdd {
         axis: usize,
@@ -625,7 +627,7 @@ impl Planner<'_> {
                 axis: *axis,
                 log: true,
             },
-            Op::Gather { axis } => Kernel::Gather { axis: *axis },
+            Op::Gather { axis, op } => Kernel::Gather { axis: *axis, op },
             Op::ScatterAdd { axis } => Kernel::ScatterAdd { axis: *axis },
             Op::Concat { axis } => Kernel::Concat { axis: *axis },
             Op::Pad { pads, value } => Kernel::Pad {

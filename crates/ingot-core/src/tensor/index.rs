@@ -28,27 +28,42 @@ impl Tensor {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
-        Tensor::same_device("index_select", &[self, index])?;
-        check_index("index_select", index)?;
+        self.index_select_as("index_select", dim, index)
+    }
+
+    /// [`Tensor::index_select`] on behalf of the function `op` built on it
+    /// (an embedding, say): every error, including an index found out of
+    /// range when the graph runs, names `op`.
+    ///
+    /// ```
+    /// use ingot::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let table = Tensor::from_vec(vec![1.0f32, 2.0], &[2, 1], &dev)?;
+    /// let idx = Tensor::from_vec(vec![5i64], &[1], &dev)?;
+    /// let err = table.index_select_as("embedding", 0, &idx)?.to_vec::<f32>().unwrap_err();
+    /// assert_eq!(err.to_string(), "embedding: index 5 is out of bounds for dimension 0 with size 2");
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn index_select_as(&self, op: &'static str, dim: isize, index: &Tensor) -> Result<Tensor> {
+        Tensor::same_device(op, &[self, index])?;
+        check_index(op, index)?;
         if index.dim() > 1 {
             return Err(Error::shape(
-                "index_select",
+                op,
                 format!("index must be 1-D, got shape {:?}", index.shape()),
             ));
         }
-        let d = normalize_dim("index_select", dim, self.dim())?;
+        let d = normalize_dim(op, dim, self.dim())?;
         if self.dim() == 0 {
-            return Err(Error::shape("index_select", "cannot index a scalar"));
+            return Err(Error::shape(op, "cannot index a scalar"));
         }
         let n = index.numel();
         let mut out = self.shape().to_vec();
         out[d] = n;
         let mut column = vec![1; self.dim()];
         column[d] = n;
-        let expanded = index
-            .reshape_to(&column)?
-            .broadcast_to(&out, "index_select")?;
-        self.gather(dim, &expanded)
+        let expanded = index.reshape_to(&column)?.broadcast_to(&out, op)?;
+        self.gather_as(op, dim, &expanded)
     }
 
     /// `out[i][j] = self[index[i][j]][j]` for `dim = 0`, and so on
@@ -64,17 +79,34 @@ impl Tensor {
     /// # Ok::<(), ingot::Error>(())
     /// ```
     pub fn gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
-        let dev = Tensor::same_device("gather", &[self, index])?;
-        check_index("gather", index)?;
+        self.gather_as("gather", dim, index)
+    }
+
+    /// [`Tensor::gather`] on behalf of the function `op` built on it (a
+    /// loss, say): every error, including an index found out of range when
+    /// the graph runs, names `op`.
+    ///
+    /// ```
+    /// use ingot::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let logits = Tensor::from_vec(vec![0.5f32, 0.5], &[1, 2], &dev)?;
+    /// let target = Tensor::from_vec(vec![3i64], &[1, 1], &dev)?;
+    /// let err = logits.gather_as("nll_loss", 1, &target)?.to_vec::<f32>().unwrap_err();
+    /// assert!(err.to_string().starts_with("nll_loss: index 3 is out of bounds"));
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn gather_as(&self, op: &'static str, dim: isize, index: &Tensor) -> Result<Tensor> {
+        let dev = Tensor::same_device(op, &[self, index])?;
+        check_index(op, index)?;
         if self.dim() == 0 {
-            return Err(Error::shape("gather", "cannot gather from a scalar"));
+            return Err(Error::shape(op, "cannot gather from a scalar"));
         }
-        let d = normalize_dim("gather", dim, self.dim())?;
+        let d = normalize_dim(op, dim, self.dim())?;
         if index.dim() != self.dim()
             || (0..self.dim()).any(|i| i != d && index.shape()[i] > self.shape()[i])
         {
             return Err(Error::shape(
-                "gather",
+                op,
                 format!(
                     "index of shape {:?} does not fit input of shape {:?} along dimension {dim}",
                     index.shape(),
@@ -83,7 +115,7 @@ impl Tensor {
             ));
         }
         Tensor::from_op(
-            Op::Gather { axis: d },
+            Op::Gather { axis: d, op },
             vec![self.clone(), index.clone()],
             index.shape().to_vec(),
             self.dtype(),

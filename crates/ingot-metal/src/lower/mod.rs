@@ -452,7 +452,7 @@ pub fn lower(graph: &Graph) -> Result<MpsProgram> {
                 shape,
                 dtype,
             ),
-            Op::Gather { axis } => b.push(
+            Op::Gather { axis, .. } => b.push(
                 MpsOp::GatherAlongAxis {
                     axis: *axis,
                     updates: arg(0),

@@ -53,7 +53,10 @@ impl Module for Embedding {
                 msg: format!("indices must be int64, got {}", idx.dtype()),
             });
         }
-        let rows = self.weight.tensor().index_select(0, &idx.reshape(&[-1])?)?;
+        let rows = self
+            .weight
+            .tensor()
+            .index_select_as("embedding", 0, &idx.reshape(&[-1])?)?;
         let mut shape: Vec<isize> = idx.shape().iter().map(|&d| d as isize).collect();
         shape.push(self.embedding_dim as isize);
         rows.reshape(&shape)

@@ -481,23 +481,46 @@ pub(crate) fn decayed(g: &Tensor, p: &Tensor, weight_decay: f64) -> Result<Tenso
 /// for the max norm) is at most `max_norm`, as
 /// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping. This
 /// evaluates the gradients (use [`clip_grad_norm_tensor`] to stay lazy).
+/// With `error_if_nonfinite`, a NaN or infinite norm is an error (and the
+/// gradients are left as they were), as PyTorch's argument of that name
+/// makes it.
 ///
 /// ```
 /// use ingot::nn::Parameter;
 /// use ingot::{DType, Device, Tensor};
 /// let p = Parameter::new("w", Tensor::zeros(&[2], DType::F32, &Device::cpu())?);
 /// p.set_grad(Some(Tensor::from_vec(vec![3.0f32, 4.0], &[2], &Device::cpu())?));
-/// let norm = ingot::optim::clip_grad_norm(&[p.clone()], 1.0, 2.0)?;
+/// let norm = ingot::optim::clip_grad_norm(&[p.clone()], 1.0, 2.0, true)?;
 /// assert!((norm - 5.0).abs() < 1e-6);
 /// let g = p.grad().unwrap().to_vec::<f32>()?;
 /// assert!((g[0] - 0.6).abs() < 1e-5);
+/// p.set_grad(Some(Tensor::from_vec(vec![f32::NAN, 4.0], &[2], &Device::cpu())?));
+/// assert!(ingot::optim::clip_grad_norm(&[p], 1.0, 2.0, true).is_err());
 /// # Ok::<(), ingot::Error>(())
 /// ```
-pub fn clip_grad_norm(params: &[Parameter], max_norm: f64, norm_type: f64) -> Result<f64> {
-    match clip_grad_norm_tensor(params, max_norm, norm_type)? {
-        Some(norm) => norm.item::<f64>(),
-        None => Ok(0.0),
+pub fn clip_grad_norm(
+    params: &[Parameter],
+    max_norm: f64,
+    norm_type: f64,
+    error_if_nonfinite: bool,
+) -> Result<f64> {
+    let before: Vec<Option<Tensor>> = params.iter().map(Parameter::grad).collect();
+    let Some(norm) = clip_grad_norm_tensor(params, max_norm, norm_type)? else {
+        return Ok(0.0);
+    };
+    let norm = norm.item::<f64>()?;
+    if error_if_nonfinite && !norm.is_finite() {
+        for (p, g) in params.iter().zip(before) {
+            p.set_grad(g);
+        }
+        return Err(Error::InvalidArgument {
+            op: "clip_grad_norm",
+            msg: format!(
+                "the total norm of order {norm_type} of the gradients is {norm}, so they cannot be clipped"
+            ),
+        });
     }
+    Ok(norm)
 }
 
 /// [`clip_grad_norm`] without evaluating: the gradients are replaced by

@@ -125,12 +125,19 @@ fn shared_index_rows(axis: usize, index: &View) -> Option<usize> {
     (axis != last && index.strides[last] == 0 && index.shape[last] > 1).then_some(last)
 }
 
-/// `out[i] = x[i with axis replaced by index[i]]` (torch.gather).
-pub(crate) fn gather(axis: usize, x: Arg<'_>, index: Arg<'_>, out: &mut HostData) -> Result<()> {
+/// `out[i] = x[i with axis replaced by index[i]]` (torch.gather); an index
+/// out of range is reported as `op`'s.
+pub(crate) fn gather(
+    op: &'static str,
+    axis: usize,
+    x: Arg<'_>,
+    index: Arg<'_>,
+    out: &mut HostData,
+) -> Result<()> {
     let (xd, xv) = x;
     let iv = index.1;
     let idx = index_values(index)?;
-    check_indices("gather", idx, iv, axis, xv.shape[axis])?;
+    check_indices(op, idx, iv, axis, xv.shape[axis])?;
     // The walker's strides skip the gathered axis; the index supplies it.
     let mut strides = xv.strides.clone();
     strides[axis] = 0;
@@ -453,7 +460,14 @@ mod tests {
         let transposed = View::contiguous(&[5, 6, 4]).permute(&[2, 1, 0]);
         for x_view in [contiguous, transposed] {
             let mut out = HostData::F64(vec![f64::NAN; 80]);
-            gather(1, (&data, &x_view), (&index, &index_view), &mut out).unwrap();
+            gather(
+                "gather",
+                1,
+                (&data, &x_view),
+                (&index, &index_view),
+                &mut out,
+            )
+            .unwrap();
             let want: Vec<f64> = (0..80)
                 .map(|o| {
                     let (a, j, c) = (o / 20, o / 5 % 4, o % 5);
@@ -490,7 +504,14 @@ mod tests {
             for x_view in &x_views {
                 for index_view in &index_views {
                     let mut out = HostData::F64(vec![f64::NAN; 60]);
-                    gather(axis, (&data, x_view), (&index, index_view), &mut out).unwrap();
+                    gather(
+                        "gather",
+                        axis,
+                        (&data, x_view),
+                        (&index, index_view),
+                        &mut out,
+                    )
+                    .unwrap();
                     let want: Vec<f64> = (0..60)
                         .map(|o| {
                             let mut at = [o / 20, o / 5 % 4, o % 5];

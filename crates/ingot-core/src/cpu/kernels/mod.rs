@@ -61,7 +61,7 @@ pub(crate) fn run(
             out_ty,
             out,
         ),
-        Kernel::Gather { axis } => index::gather(*axis, args[0], args[1], out),
+        Kernel::Gather { axis, op } => index::gather(op, *axis, args[0], args[1], out),
         Kernel::ScatterAdd { axis } => index::scatter_add(*axis, args[0], args[1], args[2], out),
         Kernel::Concat { axis } => {
             index::concat(*axis, args, out_ty, out);
