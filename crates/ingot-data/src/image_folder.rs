@@ -120,7 +120,17 @@ impl ImageFolder {
     }
 }
 
-/// Decodes an image file to RGB `[3, H, W]` in `[0, 1]`.
+/// The most pixels [`decode_image`] decodes (64 megapixels, 8192 x 8192):
+/// a file whose header declares more is an error before any pixel memory is
+/// allocated, so a damaged or hostile header cannot ask for gigabytes.
+///
+/// ```
+/// assert_eq!(ingot::data::MAX_IMAGE_PIXELS, 8192 * 8192);
+/// ```
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// Decodes an image file to RGB `[3, H, W]` in `[0, 1]`. Images of more
+/// than [`MAX_IMAGE_PIXELS`] are an error.
 ///
 /// ```
 /// let path = std::env::temp_dir().join("ingot-doc-decode.png");
@@ -130,12 +140,31 @@ impl ImageFolder {
 /// # Ok::<(), ingot::Error>(())
 /// ```
 pub fn decode_image(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+    use image::ImageDecoder;
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| bad(path, format!("cannot decode image: {e}")))?
+    let cannot = |e: &dyn std::fmt::Display| bad(path, format!("cannot decode image: {e}"));
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| cannot(&e))?;
+    let mut limits = image::Limits::default();
+    // Up to 16-bit RGBA, 8 bytes a pixel, for the decoder's own buffers.
+    limits.max_alloc = Some(8 * MAX_IMAGE_PIXELS);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(|e| cannot(&e))?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(bad(
+            path,
+            format!(
+                "the image is {w} x {h}: more than the {MAX_IMAGE_PIXELS} pixels decode_image takes"
+            ),
+        ));
+    }
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| cannot(&e))?
         .to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut out = vec![0f32; 3 * h * w];

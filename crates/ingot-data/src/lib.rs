@@ -37,7 +37,7 @@ mod transforms;
 pub use cifar::{Cifar10, Cifar100};
 pub use csv::CsvDataset;
 pub use dataset::{ConcatDataset, Dataset, Sample, Subset, Target, TensorDataset, random_split};
-pub use image_folder::{ImageFolder, decode_image};
+pub use image_folder::{ImageFolder, MAX_IMAGE_PIXELS, decode_image};
 pub use loader::{Batches, DataLoader};
 pub use mnist::{FashionMnist, Mnist};
 pub use rng::SampleRng;
