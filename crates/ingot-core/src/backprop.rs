@@ -229,6 +229,7 @@ fn vjp(op: &Op, args: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<
         ]),
         Op::Reduce { op, axes, .. } => reduce_vjp(*op, axes, &x(), out, g).map(|t| vec![Some(t)]),
         Op::Reshape => some(g.reshape_to(args[0].shape())?),
+        Op::CheckRange { .. } => some(g.clone()),
         Op::Permute(perm) => {
             let mut inverse = vec![0isize; perm.len()];
             for (i, &p) in perm.iter().enumerate() {

@@ -236,6 +236,15 @@ pub enum Op {
     /// function the user called (`gather`, `index_select`, a loss), which
     /// an index out of range is reported as.
     Gather { axis: usize, op: &'static str },
+    /// Its argument unchanged, once every element is checked to lie in
+    /// `lo..=hi` (NaN does not): evaluating it is an error naming `op` (the
+    /// function the user called, a loss whose input must be a probability)
+    /// otherwise. Backends that cannot check (MPSGraph) pass it through.
+    CheckRange {
+        lo: Literal,
+        hi: Literal,
+        op: &'static str,
+    },
     /// `args: [base, index (I64), src]`: a copy of `base` with `src` added at
     /// `index` along `axis` (torch.scatter_add).
     ScatterAdd { axis: usize },
@@ -282,6 +291,7 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Concat { .. } => "concat",
             Op::Gather { .. } => "gather",
+            Op::CheckRange { .. } => "check_range",
             Op::ScatterAdd { .. } => "scatter_add",
             Op::MatMul => "matmul",
             Op::Conv2d(_) => "conv2d",

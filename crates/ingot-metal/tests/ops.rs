@@ -52,9 +52,10 @@ fn variant(op: &Op) -> usize {
         Op::AvgPool2dBackward(_) => 25,
         Op::Softmax { .. } => 26,
         Op::LogSoftmax { .. } => 27,
+        Op::CheckRange { .. } => 28,
     }
 }
-const VARIANTS: usize = 28;
+const VARIANTS: usize = 29;
 
 fn ty(shape: &[usize], dtype: DType) -> TensorType {
     TensorType {
@@ -388,6 +389,22 @@ fn cases() -> Vec<Case> {
     );
     g.ranges[1] = (0.0, 3.0);
     v.push(g);
+    // Values inside the range: the CPU checks and copies, Metal passes them
+    // through (MPSGraph cannot fail a run on a value).
+    let mut r = case(
+        "check_range",
+        single(
+            Op::CheckRange {
+                lo: Literal(-10.0),
+                hi: Literal(10.0),
+                op: "check_range",
+            },
+            vec![cube(F32)],
+            cube(F32),
+        ),
+    );
+    r.ranges[0] = (-2.0, 2.0);
+    v.push(r);
     let mut s = case(
         "scatter_add",
         single(

@@ -498,6 +498,8 @@ pub fn binary_cross_entropy(
     reduction: Reduction,
 ) -> Result<Tensor> {
     same_shape("binary_cross_entropy", input, target)?;
+    // As PyTorch: an input that is no probability is an error, not NaN.
+    let input = &input.check_range("binary_cross_entropy", 0.0, 1.0)?;
     let log_p = input.log()?.clamp_min(-100.0)?;
     let log_q = input.neg()?.add_scalar(1.0)?.log()?.clamp_min(-100.0)?;
     let mut loss = target

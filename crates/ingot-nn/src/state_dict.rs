@@ -226,7 +226,17 @@ impl std::fmt::Debug for StateDict {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
-/// over `path`, so a reader never sees a partial file.
+/// over `path`, so a reader never sees a partial file. Temporary files that
+/// an earlier writer of `path` left (killed before its rename) are removed.
+///
+/// ```
+/// let path = std::env::temp_dir().join("ingot-doc-atomic.txt");
+/// std::fs::write(path.with_file_name(".ingot-doc-atomic.txt.tmp-1"), b"left by a crash")?;
+/// ingot::nn::write_atomically(&path, b"done")?;
+/// assert_eq!(std::fs::read(&path)?, b"done");
+/// assert!(!path.with_file_name(".ingot-doc-atomic.txt.tmp-1").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -240,11 +250,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         msg: "not a file path".into(),
     })?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let stale = format!(".{}.tmp-", name.to_string_lossy());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&stale) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let tmp: PathBuf = dir.join(format!("{stale}{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

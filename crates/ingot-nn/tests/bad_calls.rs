@@ -197,3 +197,35 @@ fn indices_out_of_range_name_the_function_the_user_called() {
         );
     }
 }
+
+#[test]
+fn binary_cross_entropy_of_a_non_probability_is_an_error() {
+    use ingot::nn::functional::{self as F, Reduction};
+    let dev = Device::cpu();
+    let y = Tensor::from_vec(vec![1.0f32, 0.0], &[2], &dev).unwrap();
+    for bad in [1.5f32, -0.25, f32::NAN] {
+        let x = Tensor::from_vec(vec![0.5f32, bad], &[2], &dev).unwrap();
+        let err = F::binary_cross_entropy(&x, &y, None, Reduction::Mean)
+            .unwrap()
+            .item::<f32>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "binary_cross_entropy: all elements of input should be between 0 and 1"
+            ),
+            "{err}"
+        );
+    }
+    // Inside the range it computes, and its gradient flows through the check.
+    let x = Tensor::from_vec(vec![0.5f32, 0.25], &[2], &dev)
+        .unwrap()
+        .requires_grad_(true);
+    let loss = F::binary_cross_entropy(&x, &y, None, Reduction::Sum).unwrap();
+    loss.backward().unwrap();
+    let g = x.grad().unwrap().to_vec::<f32>().unwrap();
+    assert!(
+        (g[0] + 2.0).abs() < 1e-6 && (g[1] - 1.0 / 0.75).abs() < 1e-6,
+        "{g:?}"
+    );
+}

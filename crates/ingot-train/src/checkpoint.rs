@@ -546,6 +546,12 @@ mod tests {
             );
         }
         // Every step was tried: staging, each file, the switch, the cleanup.
+        eprintln!(
+            "crashes at {} steps: {} left the old checkpoint, {} the new one",
+            outcomes.len(),
+            outcomes.iter().filter(|&&v| v == 1.0).count(),
+            outcomes.iter().filter(|&&v| v == 2.0).count()
+        );
         assert!(outcomes.len() >= 8, "{outcomes:?}");
         assert!(
             outcomes.contains(&1.0) && outcomes.contains(&2.0),
@@ -579,6 +585,7 @@ mod tests {
                 }
             }
         }
+        eprintln!("a full disk at {failures} steps: each left the old checkpoint and nothing else");
         assert!(failures >= 5, "{failures}");
         // What a crashed save left (a half-written staging directory) goes
         // with the next save.

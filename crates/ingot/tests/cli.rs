@@ -218,7 +218,13 @@ fn a_crash_at_any_step_of_checkpointing_leaves_a_run_that_resumes_exactly() {
         assert!(names.is_empty(), "step {at}: left {names:?}");
         outcomes.push("resumed");
     }
-    assert!(outcomes.contains(&"resumed"), "{outcomes:?}");
+    let resumed = outcomes.iter().filter(|o| **o == "resumed").count();
+    eprintln!(
+        "{} crash points: {resumed} resumed to the uninterrupted weights, {} before any checkpoint-last",
+        outcomes.len(),
+        outcomes.len() - resumed
+    );
+    assert!(resumed > 0, "{outcomes:?}");
 }
 
 /// Writes test image `index` of the embedded MNIST as a PNG; returns its

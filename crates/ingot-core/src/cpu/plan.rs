@@ -68,6 +68,12 @@ pub(crate) enum Kernel {
     ScatterAdd {
         axis: usize,
     },
+    /// A copy of its argument, checked to lie in `lo..=hi`.
+    CheckRange {
+        lo: f64,
+        hi: f64,
+        op: &'static str,
+    },
     Concat {
         axis: usize,
     },
@@ -100,6 +106,7 @@ impl Kernel {
             Kernel::Softmax { log, .. } => if *log { "log_softmax" } else { "softmax" }.into(),
             Kernel::Gather { .. } => "gather".into(),
             Kernel::ScatterAdd { .. } => "scatter_add".into(),
+            Kernel::CheckRange { .. } => "check_range".into(),
             Kernel::Concat { .. } => "concat".into(),
             Kernel::Pad { .. } => "pad".into(),
             Kernel::Rand(_) => "rand".into(),
@@ -629,6 +636,11 @@ impl Planner<'_> {
             },
             Op::Gather { axis, op } => Kernel::Gather { axis: *axis, op },
             Op::ScatterAdd { axis } => Kernel::ScatterAdd { axis: *axis },
+            Op::CheckRange { lo, hi, op } => Kernel::CheckRange {
+                lo: lo.0,
+                hi: hi.0,
+                op,
+            },
             Op::Concat { axis } => Kernel::Concat { axis: *axis },
             Op::Pad { pads, value } => Kernel::Pad {
                 pads: pads.clone(),
@@ -656,6 +668,7 @@ fn needs_contiguous(k: &Kernel) -> bool {
     !matches!(
         k,
         Kernel::Copy
+            | Kernel::CheckRange { .. }
             | Kernel::Reduce { .. }
             | Kernel::ArgReduce { .. }
             | Kernel::MatMul

@@ -6,7 +6,7 @@
 //! the result is `F32`, PyTorch's default float. Division of integers is true
 //! division (result `F32`), as `torch.div`.
 
-use crate::ir::{BinaryOp, Op, UnaryOp};
+use crate::ir::{BinaryOp, Literal, Op, UnaryOp};
 use crate::shape::broadcast_shapes;
 use crate::{DType, Error, Result, Tensor};
 
@@ -313,6 +313,36 @@ impl Tensor {
             ));
         }
         self.clamp_min(min)?.clamp_max(max)
+    }
+
+    /// `self`, checked when evaluated: an element outside `lo..=hi` (or
+    /// NaN) makes the evaluation an error naming `op`. For functions whose
+    /// input must lie in a range, such as a loss over probabilities; the
+    /// gradient passes through unchanged.
+    ///
+    /// ```
+    /// # use ingot::{Device, Tensor};
+    /// let p = Tensor::from_vec(vec![0.25f32, 1.5], &[2], &Device::cpu())?;
+    /// let err = p.check_range("my_loss", 0.0, 1.0)?.to_vec::<f32>().unwrap_err();
+    /// assert_eq!(err.to_string(), "my_loss: all elements of input should be between 0 and 1, found 1.5");
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn check_range(&self, op: &'static str, lo: f64, hi: f64) -> Result<Tensor> {
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(Error::invalid(
+                "check_range",
+                format!("{lo}..={hi} is not a range"),
+            ));
+        }
+        self.unary_op(
+            Op::CheckRange {
+                lo: Literal(lo),
+                hi: Literal(hi),
+                op,
+            },
+            self.shape().to_vec(),
+            self.dtype(),
+        )
     }
 
     /// `max(self, min)` with PyTorch's clamp gradient.

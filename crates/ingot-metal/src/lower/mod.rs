@@ -413,6 +413,9 @@ pub fn lower(graph: &Graph) -> Result<MpsProgram> {
                 b.reshape(wide, &shape)
             }
             Op::Reshape => b.reshape(arg(0), &shape),
+            // MPSGraph has no way to fail a run on a value: the check is the
+            // CPU backend's, and a Metal graph passes the value through.
+            Op::CheckRange { .. } => arg(0),
             Op::Permute(perm) => b.push(
                 MpsOp::Transpose {
                     tensor: arg(0),

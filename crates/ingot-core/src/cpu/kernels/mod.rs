@@ -34,6 +34,10 @@ pub(crate) fn run(
             copy(args[0], out);
             Ok(())
         }
+        Kernel::CheckRange { lo, hi, op } => {
+            copy(args[0], out);
+            check_range(out, *lo, *hi, op)
+        }
         Kernel::Reduce { op, axes } => reduce::reduce(*op, axes, args[0], out),
         Kernel::ArgReduce { op, axis } => reduce::arg_reduce(*op, *axis, args[0], out),
         Kernel::MatMul => matmul::matmul(args[0], args[1], out_ty, out),
@@ -75,6 +79,22 @@ pub(crate) fn run(
         Kernel::Fused(_) => Err(Error::Backend {
             backend: "cpu".into(),
             msg: "fused kernels run in cpu::fused".into(),
+        }),
+    }
+}
+
+/// Errors, naming `op`, unless every element of `data` lies in `lo..=hi`.
+fn check_range(data: &HostData, lo: f64, hi: f64, op: &'static str) -> Result<()> {
+    use crate::Element;
+    let outside = crate::with_host_data!(data, v => v
+        .iter()
+        .map(|&x| x.to_f64())
+        .find(|x| !(lo..=hi).contains(x)));
+    match outside {
+        None => Ok(()),
+        Some(x) => Err(Error::InvalidArgument {
+            op,
+            msg: format!("all elements of input should be between {lo} and {hi}, found {x}"),
         }),
     }
 }
