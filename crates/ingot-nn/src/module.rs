@@ -141,20 +141,12 @@ pub trait Module: Send + Sync {
 
     /// Every buffer with its state-dict key.
     fn named_buffers(&self) -> Vec<(String, Buffer)> {
-        let mut out: Vec<(String, Buffer)> = self
-            .own_buffers()
-            .into_iter()
-            .map(|b| (b.name().to_string(), b))
-            .collect();
-        for (name, child) in self.children() {
-            out.extend(
-                child
-                    .named_buffers()
-                    .into_iter()
-                    .map(|(k, b)| (format!("{name}.{k}"), b)),
-            );
-        }
-        out
+        every_named(
+            self.own_buffers(),
+            self.children(),
+            |m| m.own_buffers(),
+            |b| b.name().to_string(),
+        )
     }
 
     /// Parameters and buffers by key, as `model.state_dict()` in PyTorch
@@ -245,16 +237,29 @@ enum Target {
 
 /// Every parameter under every key that reaches it, shared ones repeated.
 fn every_named_parameter<M: Module + ?Sized>(m: &M) -> Vec<(String, Parameter)> {
-    let mut out: Vec<(String, Parameter)> = m
-        .own_parameters()
-        .into_iter()
-        .map(|p| (p.name().to_string(), p))
-        .collect();
-    for (name, child) in m.children() {
+    every_named(
+        m.own_parameters(),
+        m.children(),
+        |m| m.own_parameters(),
+        |p| p.name().to_string(),
+    )
+}
+
+/// A module's `own` items, then what `get` gives of each of its `children`
+/// and their descendants, keyed by the path of child names and the item's
+/// `name`.
+fn every_named<T>(
+    own: Vec<T>,
+    children: Vec<(String, &dyn Module)>,
+    get: fn(&dyn Module) -> Vec<T>,
+    name: fn(&T) -> String,
+) -> Vec<(String, T)> {
+    let mut out: Vec<(String, T)> = own.into_iter().map(|t| (name(&t), t)).collect();
+    for (child_name, child) in children {
         out.extend(
-            every_named_parameter(child)
+            every_named(get(child), child.children(), get, name)
                 .into_iter()
-                .map(|(k, p)| (format!("{name}.{k}"), p)),
+                .map(|(k, t)| (format!("{child_name}.{k}"), t)),
         );
     }
     out

@@ -6,7 +6,7 @@
 //! run one at a time.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use ingot::data::{DataLoader, Mnist, Subset, TensorDataset};
@@ -197,17 +197,22 @@ fn a_run_directory_has_logs_a_plot_and_checkpoints() {
     }
 }
 
+/// Saves the checkpoint of an untrained run of [`model`] with SGD in `dir`.
+fn save_untrained(dir: &Path) {
+    let m = model(&Device::cpu());
+    let mut opt = Sgd::new(m.parameters(), SgdConfig::default()).unwrap();
+    let loss = CrossEntropyLoss::default();
+    Trainer::new(&m, &mut opt, &loss, config(1, None))
+        .save_checkpoint(dir)
+        .unwrap();
+}
+
 #[test]
 fn damaged_checkpoints_are_clear_errors() {
     let _guard = serial();
     let dev = Device::cpu();
     let dir = Scratch::new("damaged");
-    let m = model(&dev);
-    let mut opt = Sgd::new(m.parameters(), SgdConfig::default()).unwrap();
-    let loss = CrossEntropyLoss::default();
-    Trainer::new(&m, &mut opt, &loss, config(1, None))
-        .save_checkpoint(&dir.0)
-        .unwrap();
+    save_untrained(&dir.0);
     assert!(Checkpoint::load(&dir.0, &dev).is_ok());
     let weights = dir.0.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
@@ -239,12 +244,8 @@ fn every_field_of_a_checkpoint_state_is_checked_on_resume() {
     let _guard = serial();
     let dev = Device::cpu();
     let dir = Scratch::new("state-fields");
-    let m = model(&dev);
-    let mut opt = Sgd::new(m.parameters(), SgdConfig::default()).unwrap();
+    save_untrained(&dir.0);
     let loss = CrossEntropyLoss::default();
-    Trainer::new(&m, &mut opt, &loss, config(1, None))
-        .save_checkpoint(&dir.0)
-        .unwrap();
     let state = dir.0.join("state.json");
     let good: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
