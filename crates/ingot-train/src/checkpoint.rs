@@ -117,27 +117,25 @@ impl Checkpoint {
         if dir.exists() {
             check_replaceable(dir)?;
         }
-        let written = fs_io(&staging, std::fs::create_dir_all(&staging))
+        // Until the new checkpoint is in place, a failure puts the old one
+        // back (if it was set aside) and removes what was staged.
+        let undo = |e: Error| {
+            let _ = std::fs::rename(&previous, dir);
+            let _ = std::fs::remove_dir_all(&staging);
+            e
+        };
+        fs_io(&staging, std::fs::create_dir_all(&staging))
             .and_then(|()| fault::point())
             .and_then(|()| self.write_files(&staging))
             .and_then(|()| sync_dir(&staging))
-            .and_then(|()| fault::point());
-        if let Err(e) = written {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+            .and_then(|()| fault::point())
+            .map_err(undo)?;
+        if dir.exists() {
+            rename(dir, &previous)
+                .and_then(|()| fault::point())
+                .map_err(undo)?;
         }
-        if dir.exists()
-            && let Err(e) = rename(dir, &previous).and_then(|()| fault::point())
-        {
-            let _ = std::fs::rename(&previous, dir);
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-        if let Err(e) = rename(&staging, dir) {
-            let _ = std::fs::rename(&previous, dir);
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
+        rename(&staging, dir).map_err(undo)?;
         fault::crash_point();
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent)?;

@@ -705,7 +705,7 @@ impl<'a> Trainer<'a> {
             .map(|p| p.device())
             .unwrap_or_else(ingot_core::Device::cpu);
         let ckpt = Checkpoint::load(path, &device)?;
-        let done = progress_of(&ckpt.state).map_err(|msg| Error::File {
+        let (done, rng) = progress_of(&ckpt.state).map_err(|msg| Error::File {
             path: Checkpoint::dir_of(path).join("state.json"),
             msg: format!("checkpoint state: {msg}"),
         })?;
@@ -719,8 +719,8 @@ impl<'a> Trainer<'a> {
         if let Some(sched) = self.scheduler.as_deref_mut() {
             sched.load_state(&s["scheduler"])?;
         }
-        ingot_core::rng::set_state(done.1);
-        self.done = done.0;
+        ingot_core::rng::set_state(rng);
+        self.done = done;
         Ok(())
     }
 }

@@ -381,8 +381,7 @@ pub fn run(p: &Parsed) -> Result<(), Failure> {
     let mut trainer = Trainer::new(&model, optimizer.as_mut(), &loss, config);
     if let Some(ckpt) = &resume {
         trainer.resume(ckpt)?;
-    }
-    if resume.is_some() {
+        // What a killed save left beside the run's checkpoints goes.
         for name in ["checkpoint-last", "checkpoint-best"] {
             Checkpoint::tidy(out.join(name))?;
         }
