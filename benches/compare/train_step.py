@@ -30,7 +30,13 @@ lenet = nn.Sequential(
     nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
     nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
     nn.Flatten(), nn.Linear(800, 10))
-serve({
+workloads = {
     "mlp_step": step_time(mlp, torch.rand(128, 784), torch.randint(0, 10, (128,)), 200),
     "cnn_step": step_time(lenet, torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,)), 50),
-})
+}
+for depth in [2, 8, 32, 64]:
+    layers = [m for _ in range(depth) for m in (nn.Linear(16, 16), nn.ReLU())]
+    deep = nn.Sequential(*layers, nn.Linear(16, 10))
+    workloads[f"deep_narrow_{depth}"] = step_time(
+        deep, torch.rand(1, 16), torch.randint(0, 10, (1,)), 200)
+serve(workloads)

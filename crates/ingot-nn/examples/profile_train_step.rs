@@ -3,7 +3,8 @@
 //! kernel.
 //!
 //! `INGOT_PROFILE=1 cargo run --release -p ingot-nn --example profile_train_step -- cnn 50`
-//! (models: `mlp`, `cnn`; then the number of steps).
+//! (models: `mlp`, `cnn`, `deepD` for `D` layers of `Linear(16, 16)` on a
+//! batch of 1, such as `deep64`; then the number of steps).
 
 #[path = "../benches/support/workloads.rs"]
 mod workloads;
@@ -23,10 +24,13 @@ fn main() -> Result<()> {
     let w = match which.as_str() {
         "mlp" => Workload::mlp(&dev)?,
         "cnn" => Workload::lenet(&dev)?,
-        other => {
-            eprintln!("unknown model {other}; use mlp or cnn");
-            std::process::exit(2);
-        }
+        other => match other.strip_prefix("deep").and_then(|d| d.parse().ok()) {
+            Some(depth) => Workload::deep_narrow(depth, &dev)?,
+            None => {
+                eprintln!("unknown model {other}; use mlp, cnn or deepD (such as deep64)");
+                std::process::exit(2);
+            }
+        },
     };
     let mut opt = Adam::new(w.model.parameters(), AdamConfig::default())?;
     let start = std::time::Instant::now();

@@ -46,6 +46,19 @@ impl Workload {
         Workload::new(model, &[64, 1, 28, 28], dev)
     }
 
+    /// `depth` layers of `Linear(16, 16)` + ReLU, then `Linear(16, 10)`, on
+    /// a batch of 1: a step whose kernels are tiny, so that its time is
+    /// the host's bookkeeping (building, hashing and binding the graph).
+    pub fn deep_narrow(depth: usize, dev: &Device) -> Result<Workload> {
+        let mut model = nn::Sequential::new();
+        for _ in 0..depth {
+            model = model
+                .add(nn::Linear::new(16, 16, dev)?)
+                .add(nn::ReLU::new());
+        }
+        Workload::new(model.add(nn::Linear::new(16, 10, dev)?), &[1, 16], dev)
+    }
+
     /// Random inputs in [0, 1) of `shape` and random labels of 10 classes.
     fn new(model: nn::Sequential, shape: &[usize], dev: &Device) -> Result<Workload> {
         let x = Tensor::rand(shape, DType::F32, dev)?;
