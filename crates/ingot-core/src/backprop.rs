@@ -7,7 +7,7 @@
 //! [`Tensor::grad`]; the autograd edges behind the loss are released unless
 //! the graph is retained.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::ir::{BinaryOp, Conv2dParams, Op, Pool2dParams, ReduceOp, UnaryOp};
 use crate::tensor::{GradFn, TensorNode};
@@ -68,7 +68,7 @@ impl Tensor {
         }
         let order = topological_order(self)?;
         no_grad(|| {
-            let mut grads: HashMap<*const TensorNode, Tensor> = HashMap::new();
+            let mut grads: FxHashMap<*const TensorNode, Tensor> = FxHashMap::default();
             grads.insert(
                 self.node_ptr(),
                 grad.to_dtype(self.dtype())?.to_device(self.device())?,
@@ -112,7 +112,11 @@ impl Tensor {
     }
 }
 
-fn accumulate(grads: &mut HashMap<*const TensorNode, Tensor>, t: &Tensor, g: Tensor) -> Result<()> {
+fn accumulate(
+    grads: &mut FxHashMap<*const TensorNode, Tensor>,
+    t: &Tensor,
+    g: Tensor,
+) -> Result<()> {
     let g = if g.dtype() == t.dtype() {
         g
     } else {
@@ -129,7 +133,7 @@ fn accumulate(grads: &mut HashMap<*const TensorNode, Tensor>, t: &Tensor, g: Ten
 /// Nodes reachable from `root` through autograd edges, inputs first.
 fn topological_order(root: &Tensor) -> Result<Vec<Tensor>> {
     let mut order = Vec::new();
-    let mut seen: HashMap<*const TensorNode, ()> = HashMap::new();
+    let mut seen: FxHashMap<*const TensorNode, ()> = FxHashMap::default();
     let mut stack = vec![(root.clone(), false)];
     while let Some((t, done)) = stack.pop() {
         if done {

@@ -1,6 +1,5 @@
 //! [`Device`]: a backend plus its compile cache and counters.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -8,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use crate::Result;
 use crate::backend::{Backend, Executable};
 use crate::ir::Graph;
+use rustc_hash::FxHashMap;
 
 /// Default number of compiled graphs a device keeps (LRU); override with the
 /// `INGOT_COMPILE_CACHE_CAPACITY` environment variable or
@@ -261,7 +261,8 @@ impl fmt::Display for Device {
 struct CompileCache {
     capacity: usize,
     clock: u64,
-    entries: HashMap<Graph, (Arc<dyn Executable>, u64)>,
+    /// By FxHash (see [`Graph::structural_hash`]).
+    entries: FxHashMap<Graph, (Arc<dyn Executable>, u64)>,
 }
 
 impl CompileCache {
@@ -269,7 +270,7 @@ impl CompileCache {
         CompileCache {
             capacity,
             clock: 0,
-            entries: HashMap::new(),
+            entries: FxHashMap::default(),
         }
     }
 

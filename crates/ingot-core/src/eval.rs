@@ -12,7 +12,7 @@
 //! the next evaluation on its device while it is still held and pending, so
 //! a loss read after `optimizer.step()` was computed by the step's graph.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::backend::Buffer;
@@ -101,7 +101,7 @@ fn take_deferred(targets: &[&Tensor]) -> Vec<Tensor> {
 #[derive(Default)]
 struct Builder {
     graph: Graph,
-    index: HashMap<*const TensorNode, NodeId>,
+    index: FxHashMap<*const TensorNode, NodeId>,
     /// The tensor of each node.
     tensors: Vec<Tensor>,
     /// The pending op of each non-input node.
@@ -184,8 +184,10 @@ fn eval_on_device(device: &Device, targets: Vec<Tensor>) -> Result<()> {
     let target_ids: Vec<NodeId> = targets.iter().map(|t| b.index[&t.node_ptr()]).collect();
     drop(targets);
     let mut outputs: Vec<NodeId> = Vec::new();
+    let mut is_output = vec![false; b.pending.len()];
     for id in target_ids.into_iter().chain(b.externally_held()) {
-        if b.pending[id].is_some() && !outputs.contains(&id) {
+        if b.pending[id].is_some() && !is_output[id] {
+            is_output[id] = true;
             outputs.push(id);
         }
     }

@@ -335,9 +335,12 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// A 64-bit structural hash (ops, attributes, types, wiring).
+    /// A 64-bit structural hash (ops, attributes, types, wiring), by FxHash:
+    /// graphs are built by this process, not chosen by an adversary, so the
+    /// flooding SipHash guards against cannot happen, and the hash runs on
+    /// every evaluation.
     pub fn structural_hash(&self) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = rustc_hash::FxHasher::default();
         self.hash(&mut h);
         h.finish()
     }

@@ -10,7 +10,7 @@
 //! never ask for them back, so keeping them would only grow the cache by one
 //! batch a step.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,7 +27,7 @@ const MIN_CACHE_LIMIT: u64 = 16 << 20;
 struct FreeLists {
     /// Per (dtype, length): buffers with the stamp of their recycling,
     /// oldest first.
-    lists: HashMap<(crate::DType, usize), VecDeque<(u64, HostData)>>,
+    lists: rustc_hash::FxHashMap<(crate::DType, usize), VecDeque<(u64, HostData)>>,
     /// Every recycled buffer's stamp and key, oldest first; entries whose
     /// buffer was taken since are skipped when evicting.
     order: VecDeque<(u64, (crate::DType, usize))>,
