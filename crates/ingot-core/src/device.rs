@@ -218,18 +218,19 @@ impl Device {
         self.lock_cache().entries.clear();
     }
 
-    /// The executable for `graph`, compiled on a cache miss.
-    pub(crate) fn executable(&self, graph: Graph) -> Result<Arc<dyn Executable>> {
+    /// The executable for `graph`, compiled on a cache miss (which is
+    /// when the cache keeps a copy of the graph).
+    pub(crate) fn executable(&self, graph: &Graph) -> Result<Arc<dyn Executable>> {
         self.inner.evals.fetch_add(1, Ordering::Relaxed);
-        if let Some(exe) = self.lock_cache().get(&graph) {
+        if let Some(exe) = self.lock_cache().get(graph) {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(exe);
         }
         // Compile without holding the lock: compiling can be slow and other
         // threads may evaluate unrelated graphs meanwhile.
-        let exe = self.inner.backend.compile(&graph)?;
+        let exe = self.inner.backend.compile(graph)?;
         self.inner.graphs_compiled.fetch_add(1, Ordering::Relaxed);
-        self.lock_cache().insert(graph, exe.clone());
+        self.lock_cache().insert(graph.clone(), exe.clone());
         Ok(exe)
     }
 

@@ -109,7 +109,32 @@ struct Builder {
     inputs: Vec<Buffer>,
 }
 
+thread_local! {
+    /// The last evaluation's builder, emptied: its vectors and table keep
+    /// their capacity, so that a loop's evaluations do not allocate (and
+    /// free) them anew every step.
+    static SPARE: std::cell::Cell<Option<Builder>> = const { std::cell::Cell::new(None) };
+}
+
 impl Builder {
+    /// An empty builder, reusing this thread's spare one if there is one.
+    fn take() -> Builder {
+        SPARE.take().unwrap_or_default()
+    }
+
+    /// Empties the builder (dropping every tensor handle it holds) and keeps
+    /// it as this thread's spare.
+    fn recycle(mut self) {
+        self.graph.inputs.clear();
+        self.graph.nodes.clear();
+        self.graph.outputs.clear();
+        self.index.clear();
+        self.tensors.clear();
+        self.pending.clear();
+        self.inputs.clear();
+        SPARE.set(Some(self));
+    }
+
     /// Adds `root` and everything pending behind it, arguments first.
     fn visit(&mut self, root: &Tensor) {
         let mut stack = vec![(root.clone(), false)];
@@ -177,7 +202,13 @@ impl Builder {
 }
 
 fn eval_on_device(device: &Device, targets: Vec<Tensor>) -> Result<()> {
-    let mut b = Builder::default();
+    let mut b = Builder::take();
+    let result = run_on_device(device, targets, &mut b);
+    b.recycle();
+    result
+}
+
+fn run_on_device(device: &Device, targets: Vec<Tensor>, b: &mut Builder) -> Result<()> {
     for t in &targets {
         b.visit(t);
     }
@@ -194,8 +225,8 @@ fn eval_on_device(device: &Device, targets: Vec<Tensor>) -> Result<()> {
     if outputs.is_empty() {
         return Ok(());
     }
-    b.graph.outputs = outputs.clone();
-    let exe = device.executable(std::mem::take(&mut b.graph))?;
+    b.graph.outputs.clone_from(&outputs);
+    let exe = device.executable(&b.graph)?;
     let results = exe.run(&b.inputs)?;
     if results.len() != outputs.len() {
         return Err(Error::Backend {
