@@ -130,13 +130,11 @@ pub trait Module: Send + Sync {
     /// weights) is listed once, under its first key, as PyTorch's
     /// `named_parameters` does; the state dict keeps every key.
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        let mut out: Vec<(String, Parameter)> = Vec::new();
-        for (key, p) in every_named_parameter(self) {
-            if !out.iter().any(|(_, q)| q.same_slot(&p)) {
-                out.push((key, p));
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        every_named_parameter(self)
+            .into_iter()
+            .filter(|(_, p)| seen.insert(p.slot_id()))
+            .collect()
     }
 
     /// Every buffer with its state-dict key.

@@ -145,6 +145,12 @@ impl Parameter {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// The slot's identity, for sets of parameters: equal exactly when
+    /// [`Parameter::same_slot`] is.
+    pub(crate) fn slot_id(&self) -> *const () {
+        Arc::as_ptr(&self.0).cast()
+    }
+
     /// Shape of the current value.
     ///
     /// ```

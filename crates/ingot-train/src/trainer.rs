@@ -569,23 +569,39 @@ impl<'a> Trainer<'a> {
             scaled.backward()?;
             let stats = BatchStats::new(self.config.task, &output, &y, &loss)?;
             let boundary = (i + 1) % accumulate == 0 || i + 1 == total;
+            // What the step overwrites, to put back if it turns out bad.
+            let saved = if boundary && skip_bad {
+                let params = self.optimizer.parameters();
+                let values: Vec<Tensor> = params.iter().map(|p| p.tensor()).collect();
+                Some((params, values, self.optimizer.state_dict()?))
+            } else {
+                None
+            };
             if boundary {
-                // What the step overwrites, to put back if it was a bad one.
-                let saved = if skip_bad {
-                    let params = self.optimizer.parameters();
-                    let values: Vec<Tensor> = params.iter().map(|p| p.tensor()).collect();
-                    Some((params, values, self.optimizer.state_dict()?))
-                } else {
-                    None
-                };
                 if let Some(max) = self.config.clip_grad_norm {
                     clip_grad_norm_tensor(&self.optimizer.parameters(), max, 2.0)?;
                 }
                 self.optimizer.step()?;
                 self.optimizer.zero_grad();
-                let bad = poisoned || !loss.item::<f64>()?.is_finite();
+            }
+            // Read after the step, whose graph computed it.
+            let value = loss.item::<f64>()?;
+            if !value.is_finite() && !skip_bad {
+                return Err(Error::InvalidArgument {
+                    op: "Trainer",
+                    msg: format!(
+                        "the training loss is {value} at epoch {epoch}, batch {} of {total} \
+                         (after {} optimizer steps): training stopped, and the last checkpoint \
+                         saved is the last good one (TrainerConfig::on_nonfinite_loss can skip \
+                         such steps instead)",
+                        i + 1,
+                        self.done.steps
+                    ),
+                });
+            }
+            if boundary {
                 match saved {
-                    Some((params, values, state)) if bad => {
+                    Some((params, values, state)) if poisoned || !value.is_finite() => {
                         for (p, v) in params.iter().zip(values) {
                             p.set(v);
                         }
@@ -602,24 +618,10 @@ impl<'a> Trainer<'a> {
                     }
                 }
                 poisoned = false;
-            }
-            let value = loss.item::<f64>()?;
-            if !value.is_finite() {
-                if !skip_bad {
-                    return Err(Error::InvalidArgument {
-                        op: "Trainer",
-                        msg: format!(
-                            "the training loss is {value} at epoch {epoch}, batch {} of {total} \
-                             (optimizer step {}): training stopped, and the last checkpoint saved \
-                             is the last good one (TrainerConfig::on_nonfinite_loss can skip such \
-                             steps instead)",
-                            i + 1,
-                            self.done.steps
-                        ),
-                    });
-                }
-                poisoned |= !boundary;
             } else {
+                poisoned |= !value.is_finite();
+            }
+            if value.is_finite() {
                 metrics.update(&stats)?;
             }
             let info = StepInfo {

@@ -55,12 +55,14 @@ impl FreeLists {
         None
     }
 
-    /// Drops `order` entries of buffers taken since, once they outnumber
-    /// the buffers held, so that `order` stays as long as the cache.
+    /// Drops `order` entries of buffers taken since, and the lists left
+    /// empty, once the entries outnumber the buffers held, so that both stay
+    /// as long as the cache.
     fn compact(&mut self) {
         if self.order.len() <= 2 * self.held + 64 {
             return;
         }
+        self.lists.retain(|_, l| !l.is_empty());
         let lists = &self.lists;
         self.order.retain(|(stamp, key)| {
             lists
@@ -111,15 +113,15 @@ impl Pool {
     /// when the memory cannot be had.
     pub fn take(&self, ty: &TensorType) -> Result<HostData> {
         let len = ty.numel();
+        // One lookup: a list emptied here stays in the map (a loop refills
+        // it when the step frees the buffer again); `compact` drops the
+        // empty ones with the rest of the stale bookkeeping.
         let reused = {
             let mut free = self.lock();
-            let key = (ty.dtype, len);
-            let data = free.lists.get_mut(&key).and_then(|l| l.pop_back());
-            if let Some(list) = free.lists.get(&key)
-                && list.is_empty()
-            {
-                free.lists.remove(&key);
-            }
+            let data = free
+                .lists
+                .get_mut(&(ty.dtype, len))
+                .and_then(|l| l.pop_back());
             if data.is_some() {
                 free.held -= 1;
             }

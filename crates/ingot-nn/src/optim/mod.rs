@@ -167,14 +167,16 @@ impl<R: Rule> Engine<R> {
                     .into(),
             ));
         }
-        let all: Vec<&Parameter> = groups.iter().flat_map(|g| &g.params).collect();
-        for (i, p) in all.iter().enumerate() {
-            if all[..i].iter().any(|q| q.same_slot(p)) {
-                return Err(bad(format!(
-                    "parameter {:?} is given twice (tied weights are one parameter: list it once)",
-                    p.name()
-                )));
-            }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(p) = groups
+            .iter()
+            .flat_map(|g| &g.params)
+            .find(|p| !seen.insert(p.slot_id()))
+        {
+            return Err(bad(format!(
+                "parameter {:?} is given twice (tied weights are one parameter: list it once)",
+                p.name()
+            )));
         }
         let mut state = Vec::with_capacity(groups.len());
         let mut to_eval = Vec::new();
