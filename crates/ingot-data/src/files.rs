@@ -19,9 +19,7 @@ pub(crate) fn bad(path: &Path, msg: impl Into<String>) -> Error {
 /// past the limit.
 pub(crate) fn read_maybe_gz(path: &Path, limit: usize) -> Result<Vec<u8>> {
     let raw = read_file(path)?;
-    let mut out = Vec::new();
-    let read = maybe_gz(&raw).take(limit as u64 + 1).read_to_end(&mut out);
-    read.map_err(|e| bad(path, format!("corrupt or truncated gzip data: {e}")))?;
+    let out = read_up_to(path, maybe_gz(&raw), limit as u64 + 1)?;
     if out.len() > limit {
         return Err(bad(
             path,
@@ -36,6 +34,17 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// At most `n` bytes from `reader`, which reads (or inflates) the file at
+/// `path`: the buffer grows with what arrives, never with a declared size.
+fn read_up_to(path: &Path, reader: impl Read, n: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader
+        .take(n)
+        .read_to_end(&mut out)
+        .map_err(|e| bad(path, format!("corrupt or truncated gzip data: {e}")))?;
+    Ok(out)
 }
 
 /// A reader of `raw`, inflating it if it is gzip data.
@@ -82,13 +91,8 @@ pub(crate) fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
 /// in errors. Inflates no more than the header declares (and one byte, to
 /// tell a file that is too long).
 pub(crate) fn parse_idx(path: &Path, raw: &[u8], rank: usize) -> Result<Idx> {
-    let corrupt = |e: std::io::Error| bad(path, format!("corrupt or truncated gzip data: {e}"));
     let mut reader = maybe_gz(raw);
-    let mut header = Vec::new();
-    (&mut reader)
-        .take(4 + 4 * rank as u64)
-        .read_to_end(&mut header)
-        .map_err(corrupt)?;
+    let header = read_up_to(path, &mut reader, 4 + 4 * rank as u64)?;
     if header.len() < 4 + 4 * rank {
         return Err(bad(
             path,
@@ -115,11 +119,7 @@ pub(crate) fn parse_idx(path: &Path, raw: &[u8], rank: usize) -> Result<Idx> {
     let size = ingot_core::shape::checked_numel(&dims)
         .filter(|&n| n < isize::MAX as usize)
         .ok_or_else(|| bad(path, format!("header says {dims:?}, which is too large")))?;
-    let mut data = Vec::new();
-    reader
-        .take(size as u64 + 1)
-        .read_to_end(&mut data)
-        .map_err(corrupt)?;
+    let data = read_up_to(path, reader, size as u64 + 1)?;
     if data.len() != size {
         let what = if data.len() < size {
             format!(

@@ -19,6 +19,21 @@ fn rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Checks that resident memory now is less than 64 MB above `before`
+/// (taken at `then`), or says that the check was skipped.
+fn assert_rss_grew_less_than_64_mb(before: Option<u64>, then: &str, now: &str) {
+    match (before, rss()) {
+        (Some(a), Some(b)) => {
+            eprintln!("RSS: {a} bytes at {then}, {b} at {now}");
+            assert!(
+                b < a + (64 << 20),
+                "RSS grew by more than 64 MB: {a} -> {b}"
+            );
+        }
+        _ => eprintln!("SKIPPED the RSS check: this system has no /proc/self/status"),
+    }
+}
+
 fn mlp(dev: &Device) -> nn::Sequential {
     nn::Sequential::new()
         .add(nn::Linear::new(784, 256, dev).unwrap())
@@ -69,16 +84,7 @@ fn a_training_loop_over_fresh_batches_keeps_memory_flat() {
         cached_3000 * 2 < cached_500 * 3,
         "bytes_cached grew by more than 50%: {cached_500} -> {cached_3000}"
     );
-    match (rss_500, rss()) {
-        (Some(a), Some(b)) => {
-            eprintln!("RSS: {a} bytes at step 500, {b} at step 3000");
-            assert!(
-                b < a + (64 << 20),
-                "RSS grew by more than 64 MB: {a} -> {b}"
-            );
-        }
-        _ => eprintln!("SKIPPED the RSS check: this system has no /proc/self/status"),
-    }
+    assert_rss_grew_less_than_64_mb(rss_500, "step 500", "step 3000");
 }
 
 #[test]
@@ -104,14 +110,5 @@ fn a_loop_over_many_batch_shapes_keeps_memory_bounded() {
     // The largest step's live buffers are a few MB; the pool keeps at most
     // its working-set bound of them.
     assert!(s.bytes_cached < 32 << 20, "bytes_cached {}", s.bytes_cached);
-    match (at_100, rss()) {
-        (Some(a), Some(b)) => {
-            eprintln!("RSS: {a} bytes after 100 shapes, {b} after 300");
-            assert!(
-                b < a + (64 << 20),
-                "RSS grew by more than 64 MB: {a} -> {b}"
-            );
-        }
-        _ => eprintln!("SKIPPED the RSS check: this system has no /proc/self/status"),
-    }
+    assert_rss_grew_less_than_64_mb(at_100, "100 shapes", "300");
 }
